@@ -1,0 +1,80 @@
+import Testing
+
+@testable import MSSWire
+import WireFixtures
+
+@Suite("TCP option walk")
+struct TCPOptionWalkTests {
+    func kinds(_ options: [UInt8]) -> (kinds: [UInt8], failure: MalformedReason?) {
+        options.withUnsafeBytes { area in
+            let (options, failure) = TCPOptionWalk(area).collect()
+            return (options.map(\.kind), failure)
+        }
+    }
+
+    @Test func realStacks() {
+        #expect(kinds(Array(Fixtures.linuxSYN[40...])).kinds == [2, 4, 8, 1, 3])
+        #expect(kinds(Array(Fixtures.windowsSYN[40...])).kinds == [2, 1, 3, 1, 1, 4])
+        // macOS ends with EOL: the walk stops there, padding is not an option.
+        #expect(kinds(Array(Fixtures.macOSSYN[40...])).kinds == [2, 1, 3, 1, 1, 8, 4])
+        #expect(kinds(Array(Fixtures.fastOpenSYN[40..<72])).kinds == [2, 4, 8, 1, 3, 34, 1, 1])
+    }
+
+    @Test func unknownOptionsPassThrough() {
+        let options: [UInt8] = [200, 6, 1, 2, 3, 4, 2, 4, 0x05, 0xb4]
+        let result = kinds(options)
+        #expect(result.kinds == [200, 2])
+        #expect(result.failure == nil)
+        options.withUnsafeBytes { area in
+            let unknown = TCPOptionWalk(area).collect().options.first
+            #expect(unknown?.length == 6)
+            #expect(unknown.map { Array($0.data) } == [1, 2, 3, 4])
+        }
+    }
+
+    @Test(arguments: [
+        ([8, 0, 1, 1] as [UInt8], MalformedReason.badOptionLength),  // length 0
+        ([8, 1, 1, 1], .badOptionLength),  // length 1
+        ([1, 1, 8, 10, 0, 0], .badOptionLength),  // runs past the header
+        ([1, 1, 1, 3], .badOptionLength),  // kind without its length byte
+        ([2, 3, 5, 1], .badMSSOptionLength),  // MSS with length 3
+        ([2, 6, 5, 180, 0, 0], .badMSSOptionLength),  // MSS with length 6
+    ])
+    func malformed(options: [UInt8], reason: MalformedReason) {
+        let result = kinds(options)
+        #expect(result.failure == reason)
+        options.withUnsafeBytes { area in
+            #expect(TCPOptionSummary(scanning: area).failure == reason)
+        }
+    }
+
+    @Test func summaryCountsEveryMSS() {
+        Fixtures.twoMSSSYN[40...].withUnsafeBytes { area in
+            let summary = TCPOptionSummary(scanning: area)
+            #expect(summary.mssCount == 2)
+            #expect(summary.highestMSS == 1460)
+            #expect(summary.failure == nil)
+        }
+    }
+
+    /// On any bytes at all the walk ends, offsets strictly increase and stay inside the area.
+    /// (A walk that failed to advance would loop forever and never return here.)
+    @Test func finiteProgressOnRandomBytes() {
+        var random = RandomSYN(seed: 0x5eed_0001)
+        for _ in 0..<20_000 {
+            let area = random.bytes(random.int(0...40))
+            area.withUnsafeBytes { bytes in
+                var last = -1
+                var steps = 0
+                _ = TCPOptionWalk(bytes).forEach(includingNOP: true) { option in
+                    #expect(option.offset > last)
+                    #expect(option.offset + option.length <= bytes.count)
+                    last = option.offset
+                    steps += 1
+                    return true
+                }
+                #expect(steps <= 40)
+            }
+        }
+    }
+}
