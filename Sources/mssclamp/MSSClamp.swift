@@ -1,0 +1,34 @@
+import ArgumentParser
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@main
+struct MSSClamp: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mssclamp",
+        abstract: "Userspace TCP MSS clamping for Linux VPN servers and routers.",
+        discussion: """
+            Exit codes: 0 ok, 64 usage, 65 bad data or config, 66 input missing, 69 unavailable \
+            (no root, no kernel support, queue taken), 70 internal, 73 cannot write output.
+            """,
+        subcommands: [Rewrite.self])
+}
+
+/// Prints an error the way every subcommand does, and returns the exit code to throw.
+func fail(_ message: String, code: Int32) -> ExitCode {
+    var stderr = StandardError()
+    print("mssclamp: error: \(message)", to: &stderr)
+    return ExitCode(code)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        _ = Glibc.write(2, &bytes, bytes.count)
+    }
+}
+
+/// MSS values the kernel accepts: TCP_MIN_MSS (88) up to 65535 - 40 bytes of IPv4 and TCP headers.
+let validMSS: ClosedRange<Int> = 88...65495

@@ -1,0 +1,160 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The result of a finished command.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var output: String
+    public var error: String
+    public var succeeded: Bool { status == 0 }
+}
+
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var command: [String]
+    public var result: CommandResult
+    public var description: String {
+        "`\(command.joined(separator: " "))` exited \(result.status): \(result.error)\(result.output)"
+    }
+}
+
+/// Runs programs for tests: real binaries, real kernels, no mocks.
+public enum Shell {
+    /// Runs `arguments` to completion and returns status and output. Kills it after `timeout` seconds.
+    @discardableResult
+    public static func run(_ arguments: [String], input: Data? = nil, timeout: TimeInterval = 60) throws
+        -> CommandResult
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let outputFile = try TemporaryFile(suffix: ".out")
+        let errorFile = try TemporaryFile(suffix: ".err")
+        process.standardOutput = try FileHandle(forWritingTo: outputFile.url)
+        process.standardError = try FileHandle(forWritingTo: errorFile.url)
+        let inputPipe = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
+        try process.run()
+        if let input {
+            inputPipe.fileHandleForWriting.write(input)
+            try? inputPipe.fileHandleForWriting.close()
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw CommandFailed(
+                command: arguments, result: CommandResult(status: -1, output: "", error: "timed out after \(timeout)s"))
+        }
+        process.waitUntilExit()
+        return CommandResult(
+            status: process.terminationStatus,
+            output: (try? String(contentsOf: outputFile.url, encoding: .utf8)) ?? "",
+            error: (try? String(contentsOf: errorFile.url, encoding: .utf8)) ?? "")
+    }
+
+    /// Runs `arguments` and throws unless it exits 0; returns its standard output.
+    @discardableResult
+    public static func check(_ arguments: [String], timeout: TimeInterval = 60) throws -> String {
+        let result = try run(arguments, timeout: timeout)
+        guard result.succeeded else { throw CommandFailed(command: arguments, result: result) }
+        return result.output
+    }
+
+    /// True when `name` is an executable on PATH.
+    public static func has(_ name: String) -> Bool {
+        (try? run(["sh", "-c", "command -v \(name)"]).succeeded) ?? false
+    }
+}
+
+/// A file in the temporary directory, removed when the value is released.
+public final class TemporaryFile: @unchecked Sendable {
+    public let url: URL
+    public var path: String { url.path }
+
+    public init(suffix: String = "") throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("mssclamp-test-\(UUID().uuidString)\(suffix)")
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+    }
+
+    /// A path for a file that does not exist yet (removed with the value if it gets created).
+    public init(unusedSuffix suffix: String) {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("mssclamp-test-\(UUID().uuidString)\(suffix)")
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// A program running in the background (a server, tcpdump, the daemon), stopped when released.
+public final class BackgroundProcess: @unchecked Sendable {
+    public let process = Process()
+    public let outputFile: TemporaryFile
+
+    public init(_ arguments: [String]) throws {
+        outputFile = try TemporaryFile(suffix: ".log")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let handle = try FileHandle(forWritingTo: outputFile.url)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var output: String { (try? String(contentsOf: outputFile.url, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits up to `timeout` seconds for the exit; returns the exit status or nil.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 5) -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// Waits until `condition` holds on the output, up to `timeout` seconds.
+    public func waitForOutput(timeout: TimeInterval = 10, _ condition: (String) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition(output) { return true }
+            usleep(20_000)
+        }
+        return condition(output)
+    }
+
+    deinit { stop(signal: SIGKILL, timeout: 2) }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+public func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
+/// Paths of the binaries this package builds, next to the test bundle in the build directory.
+public enum BuiltProducts {
+    public static var directory: URL {
+        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
+            .deletingLastPathComponent()
+    }
+
+    /// The `mssclamp` executable (the test targets depend on it, so it is built before they run).
+    public static var mssclamp: String { directory.appendingPathComponent("mssclamp").path }
+}
