@@ -25,6 +25,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Benchmarks: the C baseline of the rewrite and the release-built runner behind `scripts/bench wire`.
+        .target(name: "CWireBaseline", path: "Benchmarks/CWireBaseline"),
+        .executableTarget(
+            name: "mssclamp-bench",
+            dependencies: ["MSSWire", "CWireBaseline", "WireFixtures"],
+            path: "Benchmarks/WireBench"),
 
         // Byte fixtures of real stacks' handshakes, shared by the tests, the benchmark and the fuzz corpus.
         .target(name: "WireFixtures", path: "Tests/WireFixtures"),
