@@ -1,0 +1,43 @@
+// What Swift cannot import directly: recvmmsg and struct mmsghdr (glibc declares them only under
+// _GNU_SOURCE), netlink and nfnetlink constants that are macros, and layout checks.
+#ifndef CMSSCLAMP_SHIM_H
+#define CMSSCLAMP_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct iovec;
+
+/// A batch of receive slots for recvmmsg: `count` buffers of `slot_size` bytes each, contiguous.
+typedef struct CMSSClampShim_ReceiveBatch CMSSClampShim_ReceiveBatch;
+
+/// Allocates the mmsghdr/iovec arrays for `count` slots over `buffer` (count * slot_size bytes).
+CMSSClampShim_ReceiveBatch *CMSSClampShim_batch_create(void *buffer, size_t slot_size, unsigned count);
+void CMSSClampShim_batch_destroy(CMSSClampShim_ReceiveBatch *batch);
+
+/// recvmmsg with MSG_WAITFORONE: blocks for the first datagram (up to the socket's receive timeout), then
+/// takes what is queued without blocking. Returns the number received or -1 with errno.
+int CMSSClampShim_batch_receive(int fd, CMSSClampShim_ReceiveBatch *batch);
+
+/// Bytes received in slot `index` of the last receive, and whether the kernel cut the datagram (MSG_TRUNC).
+size_t CMSSClampShim_batch_length(const CMSSClampShim_ReceiveBatch *batch, unsigned index);
+int CMSSClampShim_batch_truncated(const CMSSClampShim_ReceiveBatch *batch, unsigned index);
+
+/// send(); returns bytes sent or -1 with errno (the Swift caller retries EINTR).
+ssize_t CMSSClampShim_send(int fd, const void *buffer, size_t length);
+
+/// setsockopt for an int value; returns 0 or -1 with errno.
+int CMSSClampShim_setsockopt_int(int fd, int level, int name, int value);
+
+/// Socket option numbers that are macros in the kernel headers.
+int CMSSClampShim_SOL_NETLINK(void);
+int CMSSClampShim_NETLINK_NO_ENOBUFS(void);
+int CMSSClampShim_SO_RCVBUFFORCE(void);
+int CMSSClampShim_SO_SNDBUFFORCE(void);
+
+/// Netlink message types built from macros: (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_*.
+uint16_t CMSSClampShim_nfqueue_packet_type(void);
+uint16_t CMSSClampShim_nfqueue_verdict_type(void);
+
+#endif
