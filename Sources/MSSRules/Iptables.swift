@@ -1,0 +1,189 @@
+import Foundation
+import MSSPolicy
+
+/// The two iptables families.
+public enum IPTablesFamily: String, Sendable, CaseIterable {
+    case ipv4 = "iptables"
+    case ipv6 = "ip6tables"
+}
+
+/// Which iptables is active: the nf_tables backend (`iptables-nft`) or the legacy one. Rules must go
+/// through the same one the system uses, or they land in a table nobody looks at.
+public enum IptablesVariant: String, Sendable {
+    case nft
+    case legacy
+
+    /// Reads `iptables -V`: "iptables v1.8.9 (nf_tables)" or "(legacy)".
+    public static func detect() throws(RuleError) -> IptablesVariant {
+        let version = try ToolRunner.run(["iptables", "-V"])
+        if version.output.contains("nf_tables") { return .nft }
+        if version.output.contains("legacy") { return .legacy }
+        // Old releases print no backend and are legacy-only.
+        return .legacy
+    }
+
+    /// The tool name, for example `ip6tables-nft-restore`.
+    public func tool(_ family: IPTablesFamily, _ verb: String) -> String {
+        "\(family.rawValue)-\(rawValue)" + (verb.isEmpty ? "" : "-\(verb)")
+    }
+}
+
+/// Rendering of mssclamp's iptables rules, exactly as `iptables-save` prints them so that a saved
+/// ruleset can be compared line by line.
+public enum IptablesRules {
+    public static let comment = "mssclamp"
+
+    /// The NFQUEUE target: one queue, or a balanced range; always with --queue-bypass, so traffic flows
+    /// unclamped rather than stopping when no daemon listens.
+    static func target(_ spec: RuleSpec) -> String {
+        if spec.queues.count == 1 {
+            return "-j NFQUEUE --queue-num \(spec.queues.first) --queue-bypass"
+        }
+        return "-j NFQUEUE --queue-balance \(spec.queues.first):\(spec.queues.last) --queue-bypass"
+            + (spec.cpuFanout ? " --queue-cpu-fanout" : "")
+    }
+
+    /// The rules inside the dedicated chain for one family (empty when that family is not clamped).
+    public static func chainRules(_ spec: RuleSpec, family: IPTablesFamily) -> [String] {
+        let lowest = family == .ipv4 ? spec.lowest.ipv4 : spec.lowest.ipv6
+        guard let lowest else { return [] }
+        let syn = "-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN"
+        let tail = "-m comment --comment \(comment) \(target(spec))"
+        // Only SYNs whose MSS is above the lowest ceiling reach user space: LOW = lowest + 1.
+        var rules = ["\(syn) -m tcpmss --mss \(Int(lowest) + 1):65535 \(tail)"]
+        if spec.insertMissing {
+            // `! --mss 0:65535` matches exactly the SYNs that carry no MSS option at all.
+            rules.append("\(syn) -m tcpmss ! --mss 0:65535 \(tail)")
+        }
+        return rules
+    }
+
+    /// The jump from a built-in chain, as iptables-save prints it.
+    public static func jump(_ hook: Hook, chain: String) -> String { "-A \(hook.chain) -j \(chain)" }
+
+    /// What `iptables-save -t mangle` shows of mssclamp.
+    public struct Installed: Sendable, Hashable {
+        public var chainExists = false
+        /// Rules in the dedicated chain, in order.
+        public var chainRules: [String] = []
+        /// How many jumps each built-in chain has to the dedicated chain.
+        public var jumps: [Hook: Int] = [:]
+        /// The whole mangle section, for rollback.
+        public var mangleSection: String = ""
+
+        public init(parsing save: String, chain: String) {
+            var inMangle = false
+            var section: [String] = []
+            for line in save.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+                if line.hasPrefix("*") {
+                    inMangle = line == "*mangle"
+                }
+                if inMangle {
+                    section.append(line)
+                    if line.hasPrefix(":\(chain) ") { chainExists = true }
+                    if line.hasPrefix("-A \(chain) ") { chainRules.append(line) }
+                    for hook in Hook.allCases where line == IptablesRules.jump(hook, chain: chain) {
+                        jumps[hook, default: 0] += 1
+                    }
+                    if line == "COMMIT" { inMangle = false }
+                }
+            }
+            mangleSection = section.joined(separator: "\n")
+        }
+    }
+
+    /// An `iptables-restore --noflush` script that makes the mangle table match `spec`, starting from
+    /// `installed`: the chain is declared (which creates or empties it) and refilled, missing jumps are
+    /// inserted first in their hook, surplus jumps removed. Applying it twice changes nothing more.
+    public static func applyScript(_ spec: RuleSpec, family: IPTablesFamily, installed: Installed) -> String {
+        var lines = ["*mangle", ":\(spec.chain) - [0:0]"]
+        lines += chainRules(spec, family: family)
+        for hook in Hook.allCases {
+            let present = installed.jumps[hook] ?? 0
+            let wanted = spec.hooks.contains(hook) ? 1 : 0
+            if present < wanted { lines.append("-I \(hook.chain) 1 -j \(spec.chain)") }
+            for _ in 0..<max(0, present - wanted) { lines.append("-D \(hook.chain) -j \(spec.chain)") }
+        }
+        lines.append("COMMIT")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A script that removes every jump to the chain and the chain itself; nil when nothing is installed.
+    public static func removeScript(chain: String, installed: Installed) -> String? {
+        guard installed.chainExists || !installed.jumps.isEmpty else { return nil }
+        var lines = ["*mangle"]
+        for (hook, count) in installed.jumps.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            for _ in 0..<count { lines.append("-D \(hook.chain) -j \(chain)") }
+        }
+        if installed.chainExists { lines += ["-F \(chain)", "-X \(chain)"] }
+        lines.append("COMMIT")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Applies and removes the iptables/ip6tables rules through the active variant.
+public struct IptablesBackend: Sendable {
+    public let variant: IptablesVariant
+
+    public init(variant: IptablesVariant) {
+        self.variant = variant
+    }
+
+    /// Detects the active variant.
+    public static func detect() throws(RuleError) -> IptablesBackend {
+        IptablesBackend(variant: try IptablesVariant.detect())
+    }
+
+    /// The current mangle table state of one family.
+    public func installed(_ family: IPTablesFamily, chain: String) throws(RuleError) -> IptablesRules.Installed {
+        let save = try ToolRunner.run([variant.tool(family, "save"), "-t", "mangle"])
+        guard save.status == 0 else {
+            throw RuleError("\(variant.tool(family, "save")) failed: \(save.error)", exitCode: 69)
+        }
+        return IptablesRules.Installed(parsing: save.output, chain: chain)
+    }
+
+    /// Applies the rules for both families atomically per family. If the second family fails, the first
+    /// is restored to its previous mangle table, so a failed apply leaves the previous state.
+    public func apply(_ spec: RuleSpec) throws(RuleError) {
+        var applied: [(IPTablesFamily, IptablesRules.Installed)] = []
+        for family in IPTablesFamily.allCases {
+            let before = try installed(family, chain: spec.chain)
+            let script = IptablesRules.applyScript(spec, family: family, installed: before)
+            let result = try ToolRunner.run([variant.tool(family, "restore"), "--noflush"], input: script)
+            guard result.status == 0 else {
+                for (done, state) in applied.reversed() { rollback(done, to: state, chain: spec.chain) }
+                throw RuleError(
+                    "\(variant.tool(family, "restore")) refused the rules (nothing was changed): "
+                        + result.error.trimmingCharacters(in: .whitespacesAndNewlines), exitCode: 69)
+            }
+            applied.append((family, before))
+        }
+    }
+
+    /// Removes every jump and the chain for both families.
+    public func remove(chain: String) throws(RuleError) {
+        for family in IPTablesFamily.allCases {
+            let before = try installed(family, chain: chain)
+            guard let script = IptablesRules.removeScript(chain: chain, installed: before) else { continue }
+            let result = try ToolRunner.run([variant.tool(family, "restore"), "--noflush"], input: script)
+            guard result.status == 0 else {
+                throw RuleError("\(variant.tool(family, "restore")) could not remove the rules: \(result.error)")
+            }
+        }
+    }
+
+    /// Restores the whole mangle table of `family` to a saved state.
+    private func rollback(_ family: IPTablesFamily, to state: IptablesRules.Installed, chain: String) {
+        if state.mangleSection.isEmpty {
+            // There was no mangle table: take out what the failed apply added.
+            if let now = try? installed(family, chain: chain),
+                let script = IptablesRules.removeScript(chain: chain, installed: now)
+            {
+                _ = try? ToolRunner.run([variant.tool(family, "restore"), "--noflush"], input: script)
+            }
+            return
+        }
+        _ = try? ToolRunner.run([variant.tool(family, "restore"), "-T", "mangle"], input: state.mangleSection + "\n")
+    }
+}

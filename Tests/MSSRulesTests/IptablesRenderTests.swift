@@ -1,0 +1,74 @@
+import MSSPolicy
+import MSSRules
+import Testing
+
+@Suite("iptables rule rendering")
+struct IptablesRenderTests {
+    let spec = RuleSpec(queues: QueueRange(first: 0, last: 0), lowest: Ceilings(ipv4: 1360, ipv6: 1340))
+
+    @Test func goldenChainRules() {
+        #expect(IptablesRules.chainRules(spec, family: .ipv4) == [
+            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1361:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass",
+            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss ! --mss 0:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass",
+        ])
+        var balanced = spec
+        balanced.queues = QueueRange(first: 2, last: 5)
+        balanced.cpuFanout = true
+        balanced.insertMissing = false
+        #expect(IptablesRules.chainRules(balanced, family: .ipv6) == [
+            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1341:65535 -m comment --comment mssclamp -j NFQUEUE --queue-balance 2:5 --queue-bypass --queue-cpu-fanout"
+        ])
+        var noIPv6 = spec
+        noIPv6.lowest.ipv6 = nil
+        #expect(IptablesRules.chainRules(noIPv6, family: .ipv6).isEmpty)
+    }
+
+    @Test func applyScriptConverges() {
+        let empty = IptablesRules.Installed(parsing: "", chain: "MSSCLAMP")
+        #expect(IptablesRules.applyScript(spec, family: .ipv4, installed: empty) == """
+            *mangle
+            :MSSCLAMP - [0:0]
+            -A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1361:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass
+            -A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss ! --mss 0:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass
+            -I FORWARD 1 -j MSSCLAMP
+            COMMIT
+
+            """)
+        // Already jumped to from FORWARD, plus a stray OUTPUT jump twice: no new jump, both strays removed.
+        let save = """
+            *mangle
+            :PREROUTING ACCEPT [0:0]
+            :MSSCLAMP - [0:0]
+            -A FORWARD -j MSSCLAMP
+            -A OUTPUT -j MSSCLAMP
+            -A OUTPUT -j MSSCLAMP
+            -A MSSCLAMP -p tcp -j ACCEPT
+            COMMIT
+            """
+        let installed = IptablesRules.Installed(parsing: save, chain: "MSSCLAMP")
+        #expect(installed.chainExists)
+        #expect(installed.jumps == [.forward: 1, .output: 2])
+        #expect(installed.chainRules == ["-A MSSCLAMP -p tcp -j ACCEPT"])
+        let script = IptablesRules.applyScript(spec, family: .ipv4, installed: installed)
+        #expect(!script.contains("-I FORWARD"))
+        #expect(script.components(separatedBy: "-D OUTPUT -j MSSCLAMP").count - 1 == 2)
+    }
+
+    @Test func removeScript() {
+        #expect(IptablesRules.removeScript(chain: "MSSCLAMP", installed: .init(parsing: "", chain: "MSSCLAMP")) == nil)
+        let installed = IptablesRules.Installed(
+            parsing: "*mangle\n:MSSCLAMP - [0:0]\n-A FORWARD -j MSSCLAMP\nCOMMIT\n", chain: "MSSCLAMP")
+        #expect(IptablesRules.removeScript(chain: "MSSCLAMP", installed: installed)
+            == "*mangle\n-D FORWARD -j MSSCLAMP\n-F MSSCLAMP\n-X MSSCLAMP\nCOMMIT\n")
+    }
+
+    @Test func queueRangesAndHooks() {
+        #expect(QueueRange(parsing: "3") == QueueRange(first: 3, last: 3))
+        #expect(QueueRange(parsing: "0-3")?.queues == [0, 1, 2, 3])
+        #expect(QueueRange(parsing: "4-1") == nil)
+        #expect(QueueRange(parsing: "x") == nil)
+        #expect(QueueRange(parsing: "70000") == nil)
+        #expect(Hook.parseList("forward, output,forward") == [.forward, .output])
+        #expect(Hook.parseList("input") == nil)
+    }
+}
