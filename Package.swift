@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // Pure Swift, zero-copy packet views and the MSS rewrite. Standard library only.
@@ -18,11 +19,32 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .target(name: "MSSCapture", dependencies: ["CPcap", "MSSWire"]),
 
+        // The policy: ceilings per family (and per peer), the decision for each packet, the clamp engine.
+        .target(name: "MSSPolicy", dependencies: ["MSSWire"]),
+        // iptables/ip6tables rule rendering, apply, remove.
+        .target(name: "MSSRules", dependencies: ["MSSPolicy"]),
+
+        // libnetfilter_queue + libmnl for binding and configuring queues; the shim for what Swift cannot import.
+        .systemLibrary(
+            name: "CNetfilterQueue", pkgConfig: "libnetfilter_queue",
+            providers: [.apt(["libnetfilter-queue-dev", "libmnl-dev"])]),
+        .target(name: "CMSSClampShim", dependencies: ["CNetfilterQueue"]),
+        // The NFQUEUE socket: bind, configure, batched receive, batched verdicts.
+        .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue", "MSSWire"]),
+        // Workers, policy swaps, counters, signals.
+        .target(
+            name: "MSSDaemon",
+            dependencies: [
+                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         .executableTarget(
             name: "mssclamp",
             dependencies: [
-                "MSSWire", "MSSCapture",
+                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // Benchmarks: the C baseline of the rewrite and the release-built runner behind `scripts/bench wire`.
@@ -31,12 +53,19 @@ let package = Package(
             name: "mssclamp-bench",
             dependencies: ["MSSWire", "CWireBaseline", "WireFixtures"],
             path: "Benchmarks/WireBench"),
+        // The C NFQUEUE consumer `scripts/bench queue` compares mssclamp run against.
+        .executableTarget(
+            name: "queue-baseline", dependencies: ["CWireBaseline"], path: "Benchmarks/QueueBaseline",
+            linkerSettings: [.linkedLibrary("netfilter_queue"), .linkedLibrary("mnl")]),
 
         // Byte fixtures of real stacks' handshakes, shared by the tests, the benchmark and the fuzz corpus.
         .target(name: "WireFixtures", path: "Tests/WireFixtures"),
         .testTarget(name: "MSSWireTests", dependencies: ["MSSWire", "WireFixtures"]),
+        .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
+        .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "mssclamp"]),
         .testTarget(
             name: "MSSCaptureTests",
             dependencies: ["MSSCapture", "MSSWire", "WireFixtures", "TestSupport", "mssclamp"]),

@@ -1,0 +1,135 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// End-to-end: the real kernel queue, real iptables rules, real TCP connections through the black-hole lab.
+@Suite(
+    "NFQUEUE data plane in the black-hole lab",
+    .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
+struct DataPlaneTests {
+    @Test(arguments: [Lab.serverIPv4, Lab.serverIPv6])
+    func forwardedSYNAndSYNACKAreClamped(server: String) throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let ipv6 = server.contains(":")
+        let daemon = try lab.startDaemon(["--mss", "1360", "--mss6", "1340", "--queue", "0", "--install-rules"])
+        let filter = "tcp port 80 and tcp[tcpflags] & tcp-syn != 0"
+        let serverSide = try Capture(lab: lab, namespace: lab.server, interface: "s-m", filter: ipv6 ? "ip6 and tcp port 80" : filter)
+        let clientSide = try Capture(lab: lab, namespace: lab.client, interface: "c-g", filter: ipv6 ? "ip6 and tcp port 80" : filter)
+
+        let mss = try lab.serverMSS(from: lab.client, host: server)
+        let ceiling = ipv6 ? 1340 : 1360
+        // TCP_MAXSEG excludes the 12 bytes of the timestamp option when it is in use.
+        #expect(mss.maxseg == ceiling - (mss.timestamps ? 12 : 0), "server-side TCP_MAXSEG")
+
+        let atServer = try serverSide.stop()
+        let atClient = try clientSide.stop()
+        let syns = segments(atServer, flags: "S")
+        let synAcks = segments(atClient, flags: "S.")
+        #expect(!syns.isEmpty && syns.allSatisfy { $0.contains("mss \(ceiling),") }, "\(atServer)")
+        #expect(!synAcks.isEmpty && synAcks.allSatisfy { $0.contains("mss \(ceiling),") }, "\(atClient)")
+        // The rewritten SYN leaves the gateway with a complete, correct checksum.
+        #expect(syns.allSatisfy { $0.contains("(correct)") || !$0.contains("cksum") }, "\(syns)")
+
+        let download = try lab.download(from: lab.client, host: server, timeout: 20)
+        #expect(download.bytes == 2 * 1024 * 1024 && download.status == 0)
+        #expect(try lab.checksumErrors(lab.server) == 0)
+        #expect(try lab.checksumErrors(lab.client) == 0)
+
+        #expect(daemon.stop(signal: SIGTERM, timeout: 2) == 0, "\(daemon.output)")
+        #expect(daemon.output.contains("rules removed"))
+        let clamped = daemon.output.split(separator: "\n").first { $0.contains("  clamped") }
+        #expect(clamped.map { !$0.hasSuffix(" 0") } == true, "\(daemon.output)")
+        let rules = try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"]) + (try lab.exec(lab.gateway, ["ip6tables-save", "-t", "mangle"]))
+        #expect(!rules.contains("MSSCLAMP"), "rules left behind: \(rules)")
+    }
+
+    /// A connection opened by the gateway itself goes through OUTPUT; its SYN still carries the offload
+    /// seed as checksum (NFQA_SKB_CSUMNOTREADY), and the modified SYN must leave complete. The gateway's
+    /// own SYN already says 1360 (its route has MTU 1400), so the ceiling here is 1300.
+    @Test func locallyOriginatedConnectionThroughOutput() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let daemon = try lab.startDaemon(["--mss", "1300", "--queue", "0", "--install-rules", "--hooks", "output"])
+        let capture = try Capture(lab: lab, namespace: lab.server, interface: "s-m", filter: "tcp port 80")
+        let mss = try lab.serverMSS(from: lab.gateway, host: Lab.serverIPv4)
+        #expect(mss.maxseg == 1300 - (mss.timestamps ? 12 : 0))
+        let dump = try capture.stop()
+        let syns = segments(dump, flags: "S")
+        #expect(syns.count == 1 && syns[0].contains("mss 1300,") && syns[0].contains("(correct)"), "\(dump)")
+        #expect(try lab.checksumErrors(lab.server) == 0)
+        daemon.stop(signal: SIGTERM)
+        let notReady = daemon.output.split(separator: "\n").first { $0.contains("csum_not_ready") }
+        #expect(notReady.map { !$0.contains(" 0  (") } == true, "the OUTPUT SYN was not checksum-not-ready: \(daemon.output)")
+    }
+
+    @Test func blackHoleDownloadFailsWithoutAndSucceedsWith() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        for server in [Lab.serverIPv4, Lab.serverIPv6] {
+            let stalled = try lab.download(from: lab.client, host: server, timeout: 4)
+            #expect(stalled.status == 28, "curl should time out in the black hole (\(server))")
+            #expect(stalled.bytes < 2 * 1024 * 1024)
+        }
+        let daemon = try lab.startDaemon(["--mss", "1360", "--queue", "0", "--install-rules"])
+        for server in [Lab.serverIPv4, Lab.serverIPv6] {
+            let done = try lab.download(from: lab.client, host: server, timeout: 20)
+            #expect(done.status == 0 && done.bytes == 2 * 1024 * 1024, "\(server)")
+        }
+        daemon.stop(signal: SIGTERM)
+    }
+
+    @Test func sigkillWithQueueBypassLeavesConnectionsWorking() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let daemon = try lab.startDaemon(["--mss", "1360", "--queue", "0", "--install-rules"])
+        #expect(try lab.serverMSS(from: lab.client, host: Lab.serverIPv4).maxseg <= 1360)
+        daemon.stop(signal: SIGKILL)
+        // The rules stay (nobody removed them) but --queue-bypass lets SYNs pass unqueued: unclamped.
+        let rules = try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"])
+        #expect(rules.contains("--queue-bypass"))
+        let after = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4)
+        #expect(after.maxseg == 1460 - (after.timestamps ? 12 : 0))
+    }
+
+    @Test func burstLargerThanTheQueueWithFailOpenLosesNothing() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let daemon = try lab.startDaemon(["--mss", "1360", "--queue", "0", "--install-rules", "--fail-open", "--queue-maxlen", "4", "--batch", "1"])
+        let output = try lab.exec(
+            lab.client, ["python3", Repository.script("labtool"), "burst", "http://\(Lab.serverIPv4)/mss", "300"], timeout: 120)
+        let result = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+        #expect(result?["ok"] as? Int == 300, "\(output)")
+        #expect(result?["failed"] as? Int == 0, "\(output)")
+        daemon.stop(signal: SIGTERM)
+    }
+
+    @Test func queueAlreadyBoundIsUnavailable() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        let first = try lab.startDaemon(["--mss", "1360", "--queue", "5"])
+        let second = try lab.run(lab.gateway, [BuiltProducts.mssclamp, "run", "--mss", "1360", "--queue", "5"], timeout: 20)
+        #expect(second.status == 69)
+        #expect(second.error.contains("queue 5 is already bound by another process"), "\(second.error)")
+        first.stop(signal: SIGTERM)
+    }
+
+    @Test(.enabled(if: Shell.has("setpriv"), "setpriv (util-linux) is not installed"))
+    func withoutPrivilegeIsUnavailable() throws {
+        let result = try Shell.run([
+            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+            BuiltProducts.mssclamp, "run", "--mss", "1360", "--queue", "0",
+        ])
+        #expect(result.status == 69)
+        #expect(result.error.contains("needs root or CAP_NET_ADMIN"), "\(result.error)")
+    }
+}
