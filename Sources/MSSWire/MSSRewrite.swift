@@ -64,16 +64,15 @@ public enum MSSRewrite {
         var checksum = tcp.checksum
         var lowered = 0
         // Every MSS option is clamped: receivers differ in which one they honour (Linux keeps the last).
-        _ = TCPOptionWalk(tcp.options).forEach { option in
-            guard option.kind == TCPOptionKind.maximumSegmentSize else { return true }
-            let valueOffset = TCPField.fixedLength &+ option.offset &+ 2
+        // classify walked these options without a failure, so the second pass skips the length checks.
+        TCPOptionWalk(tcp.options).forEachValidatedMSS { optionOffset in
+            let valueOffset = TCPField.fixedLength &+ optionOffset &+ 2
             let old = tcpBytes.u16(valueOffset)
             if old > ceiling {
                 tcpBytes.setU16(valueOffset, ceiling)
                 checksum = InternetChecksum.update(checksum, old: old, new: ceiling, oddOffset: valueOffset & 1 == 1)
-                lowered += 1
+                lowered &+= 1
             }
-            return true
         }
         if settings.checksumReady {
             tcp.setChecksum(checksum)
@@ -117,8 +116,11 @@ public enum MSSRewrite {
         buffer.setU8(optionsStart, TCPOptionKind.maximumSegmentSize)
         buffer.setU8(optionsStart + 1, UInt8(TCPOptionKind.mssLength))
         buffer.setU16(optionsStart + 2, mss)
-        tcp.setHeaderLength(segment.tcpHeaderLength + TCPOptionKind.mssLength)
-        let newOffsetWord = tcpBytes.u16(TCPField.dataOffsetFlags)
+        // The new word is computed, not read back: a 16-bit load right after the 8-bit store of the data
+        // offset cannot be forwarded from the store buffer and stalls for ~10 cycles.
+        let newOffsetWord =
+            oldOffsetWord & 0x0fff | UInt16((segment.tcpHeaderLength + TCPOptionKind.mssLength) / 4) << 12
+        tcpBytes.setU16(TCPField.dataOffsetFlags, newOffsetWord)
 
         switch segment.family {
         case .ipv4:

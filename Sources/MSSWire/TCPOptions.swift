@@ -81,6 +81,27 @@ public struct TCPOptionWalk {
         return nil
     }
 
+    /// Visits the MSS options of an area that `forEach` has already walked without a failure, skipping its
+    /// checks (the rewrite's second pass, after `TCPOptionSummary` validated the same bytes).
+    /// - Parameter body: called with the offset of each MSS option's kind byte in the area.
+    @inlinable @inline(__always)
+    public func forEachValidatedMSS(_ body: (Int) -> Void) {
+        guard let base = area.baseAddress else { return }
+        let count = area.count
+        var position = 0
+        while position < count {
+            let kind = base.load(fromByteOffset: position, as: UInt8.self)
+            if kind == TCPOptionKind.endOfList { return }
+            if kind == TCPOptionKind.noOperation {
+                position &+= 1
+                continue
+            }
+            assert(position &+ 1 < count, "forEachValidatedMSS on an area that was not validated")
+            if kind == TCPOptionKind.maximumSegmentSize { body(position) }
+            position &+= Int(base.load(fromByteOffset: position &+ 1, as: UInt8.self))
+        }
+    }
+
     /// Every option, NOPs included, and the reason the walk stopped early, if any: for tools and tests.
     public func collect() -> (options: [TCPOption], failure: MalformedReason?) {
         var options: [TCPOption] = []
@@ -99,7 +120,7 @@ public struct TCPOptionSummary: Sendable, Hashable {
     public var failure: MalformedReason?
 
     /// Scans the option area once.
-    @inline(never)
+    @inlinable @inline(__always)
     public init(scanning area: UnsafeRawBufferPointer) {
         var count = 0
         var highest: UInt16 = 0
