@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "MSSDaemon",
             dependencies: [
-                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire",
+                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "CMSSClampShim",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -53,6 +53,8 @@ let package = Package(
             name: "mssclamp-bench",
             dependencies: ["MSSWire", "CWireBaseline", "WireFixtures"],
             path: "Benchmarks/WireBench"),
+        // `scripts/bench policy`: the prefix table against a plain binary trie.
+        .executableTarget(name: "mssclamp-policy-bench", dependencies: ["MSSPolicy"], path: "Benchmarks/PolicyBench"),
         // The C NFQUEUE consumer `scripts/bench queue` compares mssclamp run against.
         .executableTarget(
             name: "queue-baseline", dependencies: ["CWireBaseline"], path: "Benchmarks/QueueBaseline",
@@ -63,6 +65,7 @@ let package = Package(
         .testTarget(name: "MSSWireTests", dependencies: ["MSSWire", "WireFixtures"]),
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
+        .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "mssclamp"]),

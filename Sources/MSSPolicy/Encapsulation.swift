@@ -1,0 +1,311 @@
+// The encapsulation overhead calculator: the largest inner IP packet (MTU) and TCP MSS that fit a link
+// once tunnel headers are added, worst-case padding included. Used by `encap` in the policy file and by
+// `mssclamp calc`. Every constant names its source; docs/overhead.md has the tables.
+
+/// A calculator error: names the bad value and the valid ones.
+public struct OverheadError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// ESP ciphers: IV length, block size the payload is padded to, and the ICV of AEAD modes.
+public enum ESPCipher: String, Sendable, CaseIterable {
+    case aesGCM128 = "aes-gcm-128", aesGCM192 = "aes-gcm-192", aesGCM256 = "aes-gcm-256"
+    case aesCBC128 = "aes-cbc-128", aesCBC192 = "aes-cbc-192", aesCBC256 = "aes-cbc-256"
+    case aesCTR128 = "aes-ctr-128", aesCTR192 = "aes-ctr-192", aesCTR256 = "aes-ctr-256"
+    case chacha20Poly1305 = "chacha20-poly1305"
+    case tripleDESCBC = "3des-cbc"
+
+    /// IV bytes carried in each packet.
+    public var ivLength: Int {
+        switch self {
+        case .aesGCM128, .aesGCM192, .aesGCM256: 8  // RFC 4106 section 3.1: 8-octet explicit IV
+        case .aesCBC128, .aesCBC192, .aesCBC256: 16  // RFC 3602 section 3: IV = cipher block, 16
+        case .aesCTR128, .aesCTR192, .aesCTR256: 8  // RFC 3686 section 3.1: 8-octet IV
+        case .chacha20Poly1305: 8  // RFC 7634 section 2: 64-bit IV
+        case .tripleDESCBC: 8  // RFC 2451 section 2.3: 64-bit block and IV
+        }
+    }
+
+    /// What payload + 2 trailer bytes are padded up to. Stream and counter modes still pad to 4, because
+    /// ESP aligns the trailer on a 32-bit boundary (RFC 4303 section 2.4).
+    public var blockSize: Int {
+        switch self {
+        case .aesCBC128, .aesCBC192, .aesCBC256: 16  // RFC 3602 section 2.4
+        case .tripleDESCBC: 8  // RFC 2451
+        default: 4  // RFC 4106 section 3.2, RFC 3686 section 3.2, RFC 7634 section 2: 4-octet alignment
+        }
+    }
+
+    /// The ICV an AEAD cipher appends; nil when an integrity algorithm is needed.
+    public var aeadICV: Int? {
+        switch self {
+        case .aesGCM128, .aesGCM192, .aesGCM256: 16  // RFC 4106 section 6: 16-octet ICV (the full tag)
+        case .chacha20Poly1305: 16  // RFC 7634 section 2: the 16-octet Poly1305 tag
+        default: nil
+        }
+    }
+}
+
+/// ESP integrity algorithms and their truncated ICV.
+public enum ESPIntegrity: String, Sendable, CaseIterable {
+    case sha1_96 = "sha1-96", sha256_128 = "sha256-128", sha384_192 = "sha384-192", sha512_256 = "sha512-256"
+    case md5_96 = "md5-96", aesXCBC96 = "aes-xcbc-96"
+
+    public var icvLength: Int {
+        switch self {
+        case .sha1_96, .md5_96, .aesXCBC96: 12  // RFC 2404, RFC 2403, RFC 3566: 96-bit truncation
+        case .sha256_128: 16  // RFC 4868 section 2.3
+        case .sha384_192: 24  // RFC 4868 section 2.3
+        case .sha512_256: 32  // RFC 4868 section 2.3
+        }
+    }
+
+    /// OpenVPN's `--auth` HMAC is not truncated: the full digest (OpenVPN manual, --auth).
+    public var fullDigestLength: Int {
+        switch self {
+        case .sha1_96: 20
+        case .sha256_128: 32
+        case .sha384_192: 48
+        case .sha512_256: 64
+        case .md5_96: 16
+        case .aesXCBC96: 16
+        }
+    }
+}
+
+/// One layer of a tunnel stack, as policy files and `mssclamp calc --encap` name them.
+public enum Encapsulation: Sendable, Hashable {
+    /// ESP tunnel mode: a new outer IP header, then ESP (RFC 4303).
+    case espTunnel
+    /// ESP transport mode: ESP after the original IP header, no new one.
+    case espTransport
+    /// UDP encapsulation of ESP for NAT traversal: 8 bytes (RFC 3948 section 2.1).
+    case natTraversal
+    /// GRE over IP: outer IP + 4 bytes, +4 with a key, +4 with a sequence number (RFC 2784, RFC 2890).
+    case gre(key: Bool, sequence: Bool)
+    /// PPPoE: 6-byte PPPoE header + 2-byte PPP protocol field (RFC 2516 section 4); 1500 -> 1492.
+    case pppoe
+    /// MPLS: 4 bytes per label stack entry (RFC 3032 section 2.1).
+    case mpls(labels: Int)
+    /// VXLAN: outer IP + UDP 8 + VXLAN 8 + the inner Ethernet header 14 (RFC 7348 section 5).
+    case vxlan
+    /// WireGuard: outer IP + UDP 8 + type/reserved 4 + receiver 4 + counter 8 + Poly1305 tag 16
+    /// (WireGuard whitepaper section 5.4.6). Its padding to 16 never exceeds the interface MTU (it is
+    /// capped there by the Linux driver), so it does not lower the MTU.
+    case wireguard
+    /// OpenVPN data channel over UDP or TCP.
+    case openVPN(tcp: Bool)
+    /// Makes every layer that adds an IP header add an IPv6 one (40 instead of 20).
+    case ipv6Outer
+
+    /// Names accepted in `encap = [...]` and `--encap`.
+    public static let names = [
+        "ipsec-esp-tunnel", "ipsec-esp-transport", "nat-t", "gre", "gre-key", "gre-seq", "gre-key-seq", "pppoe",
+        "mpls", "mpls-2", "mpls-3", "vxlan", "wireguard", "openvpn-udp", "openvpn-tcp", "ipv6-outer",
+    ]
+
+    public init(name: String) throws(OverheadError) {
+        switch name.lowercased() {
+        case "ipsec-esp-tunnel", "esp-tunnel": self = .espTunnel
+        case "ipsec-esp-transport", "esp-transport": self = .espTransport
+        case "nat-t", "natt", "esp-in-udp": self = .natTraversal
+        case "gre": self = .gre(key: false, sequence: false)
+        case "gre-key": self = .gre(key: true, sequence: false)
+        case "gre-seq": self = .gre(key: false, sequence: true)
+        case "gre-key-seq": self = .gre(key: true, sequence: true)
+        case "pppoe": self = .pppoe
+        case "mpls": self = .mpls(labels: 1)
+        case "vxlan": self = .vxlan
+        case "wireguard", "wg": self = .wireguard
+        case "openvpn-udp", "openvpn": self = .openVPN(tcp: false)
+        case "openvpn-tcp": self = .openVPN(tcp: true)
+        case "ipv6-outer", "outer-ipv6": self = .ipv6Outer
+        default:
+            if name.hasPrefix("mpls-"), let labels = Int(name.dropFirst(5)), (1...16).contains(labels) {
+                self = .mpls(labels: labels)
+                return
+            }
+            throw OverheadError("unknown encapsulation '\(name)'; known: \(Self.names.joined(separator: ", "))")
+        }
+    }
+}
+
+/// One line of the breakdown.
+public struct OverheadLayer: Sendable, Hashable {
+    public var name: String
+    public var bytes: Int
+    public var source: String
+}
+
+/// What fits: inner MTU and MSS per inner family.
+public struct OverheadResult: Sendable, Hashable {
+    public var linkMTU: Int
+    /// The largest inner IPv4 packet.
+    public var mtu4: Int
+    /// The largest inner IPv6 packet (differs from mtu4 only in transport mode, where the inner header is
+    /// the outer one).
+    public var mtu6: Int
+    /// mtu4 - 40 (IPv4 20 + TCP 20).
+    public var mss4: Int { mtu4 - 40 }
+    /// mtu6 - 60 (IPv6 40 + TCP 20).
+    public var mss6: Int { mtu6 - 60 }
+    /// The inner MTU for IPv4, the usual "tunnel MTU".
+    public var mtu: Int { mtu4 }
+    /// Bytes per layer, outermost first, padding as its worst case.
+    public var layers: [OverheadLayer]
+}
+
+public enum OverheadCalculator {
+    /// ESP without a named cipher or integrity: the largest overhead among the supported ones
+    /// (AES-CBC's 16-byte IV and block with SHA512-256's 32-byte ICV), so the result is safe.
+    public static let worstCaseCipher = ESPCipher.aesCBC256
+    public static let worstCaseIntegrity = ESPIntegrity.sha512_256
+
+    /// Computes the MTU and MSS that fit `linkMTU` under `encapsulation` (listed inner to outer, as one
+    /// writes "ESP over NAT-T"; additive layers commute, so the order matters only around ESP padding).
+    public static func compute(
+        linkMTU: Int, encapsulation: [Encapsulation], cipher: ESPCipher? = nil, integrity: ESPIntegrity? = nil
+    ) throws(OverheadError) -> OverheadResult {
+        guard (68...65535).contains(linkMTU) else {
+            throw OverheadError("link MTU \(linkMTU) is outside 68-65535")
+        }
+        let outerIP = encapsulation.contains(.ipv6Outer) ? 40 : 20  // RFC 791 / RFC 8200 fixed headers
+        let ipName = outerIP == 40 ? "outer IPv6 header" : "outer IPv4 header"
+        let ipSource = outerIP == 40 ? "RFC 8200 section 3" : "RFC 791 section 3.1"
+        let usesESP = encapsulation.contains(.espTunnel) || encapsulation.contains(.espTransport)
+        let usesOpenVPN = encapsulation.contains { if case .openVPN = $0 { true } else { false } }
+        if let cipher, let integrity, cipher.aeadICV != nil {
+            throw OverheadError("\(cipher.rawValue) authenticates by itself; drop integrity '\(integrity.rawValue)'")
+        }
+        if (cipher != nil || integrity != nil) && !usesESP && !usesOpenVPN {
+            throw OverheadError("cipher and integrity apply to ipsec-esp-* and openvpn-* only")
+        }
+        // Inner MTU per inner-header size: tunnel layers do not care, transport ESP does.
+        var layers: [OverheadLayer] = []
+        func innerMTU(innerHeader: Int, record: Bool) -> Int {
+            var available = linkMTU
+            func take(_ bytes: Int, _ name: String, _ source: String) {
+                available -= bytes
+                if record { layers.append(OverheadLayer(name: name, bytes: bytes, source: source)) }
+            }
+            for layer in encapsulation.reversed() {
+                switch layer {
+                case .ipv6Outer:
+                    break
+                case .natTraversal:
+                    take(8, "UDP (NAT-T)", "RFC 3948 section 2.1")
+                case .pppoe:
+                    take(8, "PPPoE 6 + PPP 2", "RFC 2516 section 4")
+                case .mpls(let labels):
+                    take(4 * labels, "MPLS \(labels) label(s)", "RFC 3032 section 2.1")
+                case .gre(let key, let sequence):
+                    take(outerIP, ipName, ipSource)
+                    take(4 + (key ? 4 : 0) + (sequence ? 4 : 0), "GRE", "RFC 2784 section 2.1, RFC 2890 section 2")
+                case .vxlan:
+                    take(outerIP, ipName, ipSource)
+                    take(8, "UDP", "RFC 768")
+                    take(8, "VXLAN header", "RFC 7348 section 5")
+                    take(14, "inner Ethernet header", "RFC 7348 section 5")
+                case .wireguard:
+                    take(outerIP, ipName, ipSource)
+                    take(8, "UDP", "RFC 768")
+                    take(16, "WireGuard type, receiver, counter", "WireGuard whitepaper section 5.4.6")
+                    take(16, "Poly1305 tag", "WireGuard whitepaper section 5.4.6")
+                case .openVPN(let tcp):
+                    take(outerIP, ipName, ipSource)
+                    if tcp {
+                        take(20, "TCP", "RFC 9293 section 3.1")
+                        take(2, "OpenVPN packet length", "OpenVPN protocol, TCP framing")
+                    } else {
+                        take(8, "UDP", "RFC 768")
+                    }
+                    take(4, "OpenVPN opcode + peer-id (P_DATA_V2)", "OpenVPN protocol, data channel")
+                    let openCipher = cipher ?? .aesGCM256
+                    if let tag = openCipher.aeadICV {
+                        take(4, "packet id", "OpenVPN protocol, AEAD data channel")
+                        take(tag, "AEAD tag", "OpenVPN protocol, AEAD data channel")
+                    } else {
+                        let hmac = (integrity ?? .sha1_96).fullDigestLength
+                        take(hmac, "HMAC (full digest)", "OpenVPN manual, --auth")
+                        take(openCipher.ivLength, "IV", "OpenVPN manual, --cipher")
+                        // Encrypted: packet id 4 + payload, PKCS#7-padded (always 1 to block bytes). The
+                        // payload may use floor(available / block) * block - 1 - 4 bytes.
+                        let block = openCipher.blockSize
+                        let usable = available / block * block
+                        if record {
+                            layers.append(OverheadLayer(name: "packet id", bytes: 4, source: "OpenVPN protocol, CBC data channel"))
+                            layers.append(OverheadLayer(name: "padding (worst case)", bytes: available - usable + 1, source: "PKCS#7, RFC 5652 section 6.3"))
+                        }
+                        available = usable - 1 - 4
+                    }
+                case .espTunnel, .espTransport:
+                    let tunnel = layer == .espTunnel
+                    if tunnel {
+                        take(outerIP, ipName, ipSource)
+                    } else {
+                        take(innerHeader, "the packet's own IP header (stays in front of ESP)", "RFC 4303 section 3.1.1")
+                    }
+                    let espCipher = cipher ?? worstCaseCipher
+                    let icv = espCipher.aeadICV ?? (integrity ?? worstCaseIntegrity).icvLength
+                    take(8, "ESP SPI + sequence number", "RFC 4303 section 2")
+                    take(espCipher.ivLength, "IV (\(espCipher.rawValue))", "see ESPCipher")
+                    take(icv, "ICV", "RFC 4106 / RFC 4868 / RFC 7634")
+                    // Payload + pad length + next header are padded to the block: the payload may use
+                    // floor(available / block) * block - 2 bytes.
+                    let block = espCipher.blockSize
+                    let padded = available / block * block
+                    if record {
+                        layers.append(OverheadLayer(name: "ESP trailer (pad length, next header)", bytes: 2, source: "RFC 4303 section 2.4"))
+                        layers.append(OverheadLayer(name: "ESP padding to \(block) (worst case)", bytes: available - padded, source: "RFC 4303 section 2.4"))
+                    }
+                    available = padded - 2
+                    if !tunnel {
+                        // Transport mode: the inner packet's own header stays in front of ESP.
+                        available += innerHeader
+                    }
+                }
+            }
+            return available
+        }
+        let mtu4 = innerMTU(innerHeader: 20, record: true)
+        let mtu6 = innerMTU(innerHeader: 40, record: false)
+        guard mtu4 - 40 >= 1, mtu6 - 60 >= 1 else {
+            throw OverheadError("nothing fits: \(linkMTU) bytes leave an inner MTU of \(min(mtu4, mtu6))")
+        }
+        return OverheadResult(linkMTU: linkMTU, mtu4: mtu4, mtu6: mtu6, layers: layers)
+    }
+
+    /// The same from names, as the policy file and the command line give them.
+    public static func compute(linkMTU: Int, names: [String], cipher: String?, integrity: String?)
+        throws(OverheadError) -> OverheadResult
+    {
+        guard !names.isEmpty else { throw OverheadError("encap is empty; known: \(Encapsulation.names.joined(separator: ", "))") }
+        var layers: [Encapsulation] = []
+        for name in names { layers.append(try Encapsulation(name: name)) }
+        var espCipher: ESPCipher?
+        if let cipher {
+            guard let value = ESPCipher(rawValue: cipher.lowercased()) else {
+                throw OverheadError("unknown cipher '\(cipher)'; known: \(ESPCipher.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            espCipher = value
+        }
+        var espIntegrity: ESPIntegrity?
+        if let integrity {
+            guard let value = ESPIntegrity(rawValue: integrity.lowercased()) else {
+                throw OverheadError("unknown integrity '\(integrity)'; known: \(ESPIntegrity.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            espIntegrity = value
+        }
+        return try compute(linkMTU: linkMTU, encapsulation: layers, cipher: espCipher, integrity: espIntegrity)
+    }
+
+    /// The path MTU and MSS from the largest ICMP echo payload that passed with DF set (as `ping -M do
+    /// -s SIZE` measures it): payload + 8 (ICMP header) + 20 or 40 (IP header) = path MTU; MSS = path MTU
+    /// - 40 or - 60. The Hungarian field report's 1410 gives 1438 and MSS 1398.
+    public static func fromPingPayload(_ payload: Int, ipv6: Bool = false) -> (pathMTU: Int, mss: Int) {
+        let pathMTU = payload + 8 + (ipv6 ? 40 : 20)
+        return (pathMTU, pathMTU - (ipv6 ? 60 : 40))
+    }
+}
