@@ -79,3 +79,11 @@ int CMSSClampShim_SO_SNDBUFFORCE(void) { return SO_SNDBUFFORCE; }
 
 uint16_t CMSSClampShim_nfqueue_packet_type(void) { return (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET; }
 uint16_t CMSSClampShim_nfqueue_verdict_type(void) { return (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT; }
+
+int CMSSClampShim_peer_uid(int fd, unsigned *uid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *uid = credentials.uid;
+    return 0;
+}

@@ -10,7 +10,11 @@ import Synchronization
 public struct DaemonConfiguration: Sendable {
     public var queues: QueueRange
     public var queue: QueueConfiguration
-    public var policy: PolicySnapshot
+    public var policy: PolicyConfiguration
+    /// The policy file, reread on SIGHUP (nil: the policy came from --mss).
+    public var policyPath: String?
+    /// The control socket (nil: none).
+    public var controlSocket: String?
     /// Add the NFQUEUE rules on start and remove them on exit.
     public var installRules: Bool
     public var hooks: [Hook]
@@ -18,23 +22,25 @@ public struct DaemonConfiguration: Sendable {
     public var malformedAction: MalformedAction
 
     public init(
-        queues: QueueRange, queue: QueueConfiguration = QueueConfiguration(), policy: PolicySnapshot,
-        installRules: Bool = false, hooks: [Hook] = [.forward], cpuFanout: Bool = false,
-        malformedAction: MalformedAction = .accept
+        queues: QueueRange, queue: QueueConfiguration = QueueConfiguration(), policy: PolicyConfiguration,
+        policyPath: String? = nil, controlSocket: String? = nil, installRules: Bool = false,
+        hooks: [Hook] = [.forward], cpuFanout: Bool = false, malformedAction: MalformedAction = .accept
     ) {
         self.queues = queues
         self.queue = queue
         self.policy = policy
+        self.policyPath = policyPath
+        self.controlSocket = controlSocket
         self.installRules = installRules
         self.hooks = hooks
         self.cpuFanout = cpuFanout
         self.malformedAction = malformedAction
     }
 
-    /// The rules this configuration installs (shared with `mssclamp rules`).
-    public var ruleSpec: RuleSpec {
+    /// The rules for a policy snapshot (shared with `mssclamp rules`).
+    public func ruleSpec(_ snapshot: PolicySnapshot) -> RuleSpec {
         RuleSpec(
-            queues: queues, lowest: policy.lowestCeilings, insertMissing: policy.insertMissing, hooks: hooks,
+            queues: queues, lowest: snapshot.lowestCeilings, insertMissing: snapshot.insertMissing, hooks: hooks,
             cpuFanout: cpuFanout)
     }
 }
@@ -46,15 +52,19 @@ public struct DaemonError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The daemon: binds every queue, installs rules if asked, runs one worker thread per queue, and waits
-/// for signals: SIGINT/SIGTERM stop it (within a second), SIGUSR1 prints the counters.
+/// The daemon: binds every queue, installs rules if asked, runs one worker thread per queue, serves the
+/// control socket, and waits for signals: SIGINT/SIGTERM stop it (within a second), SIGUSR1 prints the
+/// counters, SIGHUP rereads the policy file.
 public final class Daemon: @unchecked Sendable {
     public let configuration: DaemonConfiguration
-    public let store: PolicyStore
+    public let policy: PolicyManager
+    public var store: PolicyStore { policy.store }
     private let logger: Logger
     private var workers: [Worker] = []
     private var threads: [WorkerThread] = []
-    private var rulesBackend: IptablesBackend?
+    private var control: ControlServer?
+    /// The rules this daemon installed and the spec they were rendered from.
+    private let rules = Mutex<(backend: IptablesBackend, spec: RuleSpec)?>(nil)
     /// Where SIGUSR1 reports and the exit report go.
     private let report: @Sendable (String) -> Void
 
@@ -64,9 +74,13 @@ public final class Daemon: @unchecked Sendable {
             print(text)
             fflush(nil)  // all streams: stdout may be a file or a pipe under a supervisor
         }
-    ) {
+    ) throws(DaemonError) {
         self.configuration = configuration
-        store = PolicyStore(configuration.policy)
+        do {
+            policy = try PolicyManager(configuration: configuration.policy, path: configuration.policyPath)
+        } catch {
+            throw DaemonError(message: error.description, exitCode: 65)
+        }
         self.logger = logger
         self.report = report
     }
@@ -93,6 +107,14 @@ public final class Daemon: @unchecked Sendable {
             let code: Int32 = error.kind == .failed ? 70 : 69
             throw DaemonError(message: error.description, exitCode: code)
         }
+        if let path = configuration.controlSocket {
+            do {
+                control = try ControlServer(path: path) { [unowned self] request in handle(request) }
+            } catch {
+                workers.removeAll()
+                throw DaemonError(message: error.description, exitCode: error.exitCode)
+            }
+        }
     }
 
     /// Runs until SIGINT or SIGTERM (or a worker fails); returns the exit code.
@@ -107,26 +129,31 @@ public final class Daemon: @unchecked Sendable {
         if configuration.installRules {
             do {
                 let backend = try IptablesBackend.detect()
-                try backend.apply(configuration.ruleSpec)
-                rulesBackend = backend
+                let spec = configuration.ruleSpec(store.snapshot)
+                try backend.apply(spec)
+                rules.withLock { $0 = (backend, spec) }
                 logger.info(
-                    "rules installed with iptables-\(backend.variant.rawValue) (\(configuration.hooks.map(\.chain).joined(separator: ", ")) -> \(configuration.ruleSpec.chain))"
+                    "rules installed with iptables-\(backend.variant.rawValue) (\(configuration.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), MSS above \(describe(spec.lowest)))"
                 )
             } catch {
                 logger.error("cannot install rules: \(error.message)")
                 workers.removeAll()
+                control?.stop()
                 return error.exitCode
             }
         }
         for worker in workers {
             threads.append(WorkerThread { worker.run() })
         }
-        let ceilings = configuration.policy.defaults
+        control?.start()
+        let snapshot = store.snapshot
         logger.info(
-            "clamping on queue \(configuration.queues): ceilings IPv4 \(ceilings.ipv4.map(String.init) ?? "none"), IPv6 \(ceilings.ipv6.map(String.init) ?? "none"); insert missing MSS: \(configuration.policy.insertMissing ? "yes" : "no"); fail-open: \(configuration.queue.failOpen ? "yes" : "no")"
+            "clamping on queue \(configuration.queues): defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s); insert missing MSS: \(snapshot.insertMissing ? "yes" : "no"); fail-open: \(configuration.queue.failOpen ? "yes" : "no")\(control.map { "; control socket \($0.path)" } ?? "")"
         )
+        warnMissingInterfaces(snapshot)
 
         var exitCode: Int32 = 0
+        var lastInterfaceCheck = DispatchTime.now()
         loop: while true {
             switch signals.wait(timeoutMilliseconds: 250) {
             case SIGINT, SIGTERM:
@@ -135,12 +162,19 @@ public final class Daemon: @unchecked Sendable {
             case SIGUSR1:
                 report(renderedReport())
             case SIGHUP:
-                reload()
+                _ = reload()
             default:
                 if let failed = workers.lazy.compactMap({ $0.failure.withLock { $0 } }).first {
                     logger.error("worker stopped: \(failed.description)")
                     exitCode = 70
                     break loop
+                }
+                // Tunnel interfaces come and go with new indexes: re-resolve peers' names every 5 s.
+                if DispatchTime.now().uptimeNanoseconds - lastInterfaceCheck.uptimeNanoseconds > 5_000_000_000 {
+                    lastInterfaceCheck = DispatchTime.now()
+                    if let snapshot = policy.refreshInterfaces() {
+                        logger.info("interface indexes changed; policy version \(snapshot.version)")
+                    }
                 }
             }
         }
@@ -149,32 +183,150 @@ public final class Daemon: @unchecked Sendable {
         return exitCode
     }
 
-    /// Reloading a policy file arrives with the per-peer policy; until then SIGHUP is acknowledged only.
-    func reload() {
-        logger.info("SIGHUP: nothing to reload (no policy file)")
+    /// Rereads the policy file; a bad file is logged and the running policy stays.
+    @discardableResult
+    func reload() -> ControlResponse {
+        do {
+            let snapshot = try policy.reload()
+            let message = "policy reloaded from \(policy.path ?? "-"): version \(snapshot.version), defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s)"
+            logger.info("\(message)")
+            afterChange(snapshot)
+            return ControlResponse(ok: true, message: message)
+        } catch {
+            for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
+            logger.error("reload rejected; the running policy (version \(store.currentVersion)) stays")
+            return ControlResponse(ok: false, error: error.description + "\nreload rejected; the running policy stays")
+        }
     }
 
-    /// Stops the workers, removes the rules it installed and closes the queues.
+    /// Keeps the rule prefilter in step with the policy: a new lowest ceiling re-renders the rules this
+    /// daemon installed (SYNs between the new and the old value would otherwise never be queued).
+    private func afterChange(_ snapshot: PolicySnapshot) {
+        warnMissingInterfaces(snapshot)
+        let spec = configuration.ruleSpec(snapshot)
+        let managed = rules.withLock { installed -> Bool in
+            guard let current = installed else { return false }
+            guard current.spec != spec else { return true }
+            do {
+                try current.backend.apply(spec)
+                installed = (current.backend, spec)
+                logger.info("rules updated: MSS above \(describe(spec.lowest)) is queued")
+            } catch {
+                logger.error(
+                    "cannot update the rules for the new policy: \((error as? RuleError)?.message ?? "\(error)"); the old prefilter stays (MSS above \(describe(current.spec.lowest)))"
+                )
+            }
+            return true
+        }
+        if !managed {
+            logger.info(
+                "lowest ceilings now \(describe(snapshot.lowestCeilings)); rules applied with `mssclamp rules apply` queue only MSS above the lowest ceiling they were made for: reapply them if it went down"
+            )
+        }
+    }
+
+    private func warnMissingInterfaces(_ snapshot: PolicySnapshot) {
+        for name in snapshot.missingInterfaces {
+            logger.warning("interface \(name) does not exist (yet); peers naming it match nothing until it appears")
+        }
+    }
+
+    /// Serves one control request.
+    func handle(_ request: ControlRequest) -> ControlResponse {
+        switch request.command {
+        case .reload:
+            return reload()
+        case .peerAdd:
+            guard let fields = request.peer else { return ControlResponse(ok: false, error: "peer-add needs a peer") }
+            do {
+                let definition = try fields.definition()
+                let snapshot = try policy.add(definition, replace: request.replace ?? false)
+                let message = "peer \"\(definition.name)\" added (live): \(definition.ceiling.summary); policy version \(snapshot.version)"
+                logger.info("\(message)")
+                afterChange(snapshot)
+                return ControlResponse(ok: true, message: message)
+            } catch {
+                return ControlResponse(ok: false, error: error.description)
+            }
+        case .peerRemove:
+            guard let name = request.name else { return ControlResponse(ok: false, error: "peer-remove needs a name") }
+            do {
+                let snapshot = try policy.remove(name: name)
+                let message = "peer \"\(name)\" removed; policy version \(snapshot.version)"
+                logger.info("\(message)")
+                afterChange(snapshot)
+                return ControlResponse(ok: true, message: message)
+            } catch {
+                return ControlResponse(ok: false, error: error.description)
+            }
+        case .peerSave:
+            do {
+                let count = try policy.save()
+                let message = count == 0 ? "no live peers to save" : "\(count) live peer(s) appended to \(policy.path ?? "-"); they are file peers now"
+                logger.info("\(message)")
+                return ControlResponse(ok: true, message: message)
+            } catch {
+                return ControlResponse(ok: false, error: error.description)
+            }
+        case .peerList:
+            let snapshot = store.snapshot
+            let counters = statistics.peers
+            var response = ControlResponse(ok: true)
+            response.peers = snapshot.definitions.map { definition in
+                let origin: String
+                switch definition.origin {
+                case .file(let file, let line): origin = "\(file):\(line)"
+                case .live: origin = "live"
+                }
+                let ceilings = definition.ceiling.ceilings
+                return PeerReport(
+                    name: definition.name, origin: origin, match: definition.match.map(\.description),
+                    inInterface: definition.inInterface, outInterface: definition.outInterface,
+                    fwmark: definition.fwmark?.description, mss4: ceilings.ipv4, mss6: ceilings.ipv6,
+                    ceiling: definition.ceiling.summary, counters: counters[definition.name] ?? PeerCounters())
+            }
+            response.defaults = snapshot.defaults
+            response.policyVersion = snapshot.version
+            return response
+        case .stats:
+            var response = ControlResponse(ok: true, message: renderedReport())
+            response.statistics = statistics
+            response.policyVersion = store.currentVersion
+            return response
+        }
+    }
+
+    /// Stops the workers and the control socket, removes the rules it installed and closes the queues.
     public func shutdown() {
+        control?.stop()
+        control = nil
         for worker in workers { worker.requestStop() }
         for thread in threads { thread.join() }
         threads.removeAll()
-        if let backend = rulesBackend {
+        let installed = rules.withLock { current in
+            defer { current = nil }
+            return current
+        }
+        if let installed {
             do {
-                try backend.remove(chain: configuration.ruleSpec.chain)
+                try installed.backend.remove(chain: installed.spec.chain)
                 logger.info("rules removed")
             } catch {
                 logger.error("cannot remove rules: \(error.message)")
             }
-            rulesBackend = nil
         }
     }
 
     /// Counters plus the kernel's view of each queue.
     public func renderedReport() -> String {
         let kernel = KernelQueueStatus.read().filter { configuration.queues.queues.contains($0.queue) }
-        return statistics.rendered(title: "mssclamp statistics, queue \(configuration.queues)", kernel: kernel)
+        return statistics.rendered(title: "mssclamp statistics, queue \(configuration.queues), policy version \(store.currentVersion)", kernel: kernel)
     }
+}
+
+/// "1360/1340" (IPv4/IPv6), "none" where a family is not clamped.
+func describe(_ ceilings: Ceilings) -> String {
+    "\(ceilings.ipv4.map(String.init) ?? "none")/\(ceilings.ipv6.map(String.init) ?? "none")"
 }
 
 /// A POSIX thread that can be joined.

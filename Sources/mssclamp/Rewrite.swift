@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MSSCapture
+import MSSPolicy
 import MSSWire
 
 extension MSSClamp {
@@ -13,14 +14,7 @@ extension MSSClamp {
                 only when the whole capture was processed.
                 """)
 
-        @Option(help: "MSS ceiling for IPv4 SYNs (88-65495).")
-        var mss: Int
-
-        @Option(help: "MSS ceiling for IPv6 SYNs (default: the IPv4 ceiling minus 20).")
-        var mss6: Int?
-
-        @Flag(help: "Do not insert an MSS option into SYNs that carry none.")
-        var noInsert = false
+        @OptionGroup var ceilings: CeilingOptions
 
         @Flag(help: "Print the summary as JSON.")
         var json = false
@@ -31,23 +25,18 @@ extension MSSClamp {
         @Argument(help: "Output pcap file.")
         var output: String
 
-        func validate() throws {
-            guard validMSS.contains(mss) else { throw ValidationError("--mss must be within 88-65495, got \(mss)") }
-            if let mss6, !validMSS.contains(mss6) {
-                throw ValidationError("--mss6 must be within 88-65495, got \(mss6)")
-            }
-        }
-
         func run() throws {
-            let ceiling4 = UInt16(mss)
-            let ceiling6 = UInt16(mss6 ?? max(validMSS.lowerBound, mss - 20))
-            let settings = RewriteSettings(insertMissing: !noInsert)
+            let policy = try ceilings.policy()
+            let names = policy.peerNames
             let summary: CaptureSummary
             do {
                 summary = try CaptureRewriter.rewrite(input: input, output: output) { buffer, length in
-                    let outcome = MSSRewrite.rewrite(
-                        buffer, length: &length, ceilingIPv4: ceiling4, ceilingIPv6: ceiling6, settings: settings)
-                    return (outcome, nil)
+                    // Offline there are no interfaces or marks: peers that need them do not match.
+                    let (outcome, peer) = ClampEngine.process(
+                        buffer, length: &length, metadata: PacketMetadata(), policy: policy)
+                    let kind = outcome.kind
+                    guard !names.isEmpty, kind != .notTCP, kind != .notSYN, kind != .fragment else { return (outcome, nil) }
+                    return (outcome, peer >= 0 ? names[peer] : PolicySnapshot.defaultPeerName)
                 }
             } catch {
                 throw fail(error.description, code: error.exitCode)

@@ -7,30 +7,41 @@ import MSSRules
 
 /// Options shared by `run` and `rules`: where packets are queued and which hooks jump to the chain.
 struct QueueOptions: ParsableArguments {
-    @Option(help: "NFQUEUE number, or a range N-M for one worker per queue (rules use --queue-balance).")
-    var queue: String = "0"
+    @Option(help: "NFQUEUE number, or a range N-M for one worker per queue (rules use --queue-balance). Default: the file's [queue] num, else 0.")
+    var queue: String?
 
-    @Option(help: "Hooks that jump to the mssclamp chain: forward, output, prerouting, postrouting (comma list).")
-    var hooks: String = "forward"
+    @Option(help: "Hooks that jump to the mssclamp chain: forward, output, prerouting, postrouting (comma list). Default: the file's [queue] hooks, else forward.")
+    var hooks: String?
 
     @Flag(help: "With a queue range, spread packets by CPU (--queue-cpu-fanout) instead of by flow.")
     var cpuFanout = false
 
     func validate() throws {
-        guard QueueRange(parsing: queue) != nil else {
+        if let queue, QueueRange(parsing: queue) == nil {
             throw ValidationError("--queue must be N or N-M with N <= M <= 65535, got '\(queue)'")
         }
-        guard Hook.parseList(hooks) != nil else {
+        if let hooks, Hook.parseList(hooks) == nil {
             throw ValidationError("--hooks takes forward, output, prerouting, postrouting; got '\(hooks)'")
         }
     }
 
-    var queueRange: QueueRange { QueueRange(parsing: queue)! }
-    var hookList: [Hook] { Hook.parseList(hooks)! }
+    /// The command line's queue, else the file's, else 0.
+    func queueRange(_ file: QueueSettings = QueueSettings()) -> QueueRange {
+        QueueRange(parsing: queue ?? file.num ?? "0")!  // both validated
+    }
+
+    func hookList(_ file: QueueSettings = QueueSettings()) -> [Hook] {
+        Hook.parseList(hooks ?? file.hooks?.joined(separator: ",") ?? "forward")!
+    }
+
+    func fanout(_ file: QueueSettings = QueueSettings()) -> Bool { cpuFanout || (file.cpuFanout ?? false) }
 }
 
-/// The ceilings given on the command line.
+/// Where the policy comes from: a policy file, or ceilings on the command line.
 struct CeilingOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "Policy file (TOML): defaults, queue settings and [[peer]] entries.")
+    var configPath: String?
+
     @Option(help: "MSS ceiling for IPv4 SYNs (88-65495).")
     var mss: Int?
 
@@ -43,13 +54,34 @@ struct CeilingOptions: ParsableArguments {
     func validate() throws {
         if let mss, !validMSS.contains(mss) { throw ValidationError("--mss must be within 88-65495, got \(mss)") }
         if let mss6, !validMSS.contains(mss6) { throw ValidationError("--mss6 must be within 88-65495, got \(mss6)") }
+        if configPath != nil && (mss != nil || mss6 != nil || noInsert) {
+            throw ValidationError("give either --config FILE or --mss/--mss6/--no-insert, not both")
+        }
+        if configPath == nil && mss == nil { throw ValidationError("give --config FILE or --mss N") }
     }
 
-    /// The policy from --mss/--mss6.
-    func policy() throws -> PolicySnapshot {
-        guard let mss else { throw ValidationError("give --mss N (or --config FILE)") }
+    /// The policy: the file's (errors printed, exit 65), or defaults from --mss/--mss6.
+    func configuration() throws -> PolicyConfiguration {
+        if let configPath {
+            do {
+                return try PolicyConfiguration.load(path: configPath)
+            } catch {
+                throw fail(error.description, code: 65)
+            }
+        }
+        let mss = mss!
         let ipv6 = mss6 ?? max(validMSS.lowerBound, mss - 20)
-        return PolicySnapshot(defaults: Ceilings(ipv4: UInt16(mss), ipv6: UInt16(ipv6)), insertMissing: !noInsert)
+        return PolicyConfiguration(defaults: Ceilings(ipv4: UInt16(mss), ipv6: UInt16(ipv6)), insertMissing: !noInsert)
+    }
+
+    /// The policy compiled for the engine.
+    func policy() throws -> PolicySnapshot {
+        let configuration = try configuration()
+        do {
+            return try PolicySnapshot(version: 1, configuration: configuration)
+        } catch {
+            throw fail(error.description, code: 65)
+        }
     }
 }
 
@@ -72,21 +104,26 @@ extension MSSClamp {
         @Flag(help: "Add the iptables/ip6tables NFQUEUE rules on start and remove them on exit.")
         var installRules = false
 
-        @Option(help: "Packets the kernel may hold per queue waiting for a verdict.")
-        var queueMaxlen: Int = 4096
+        @Option(help: "Packets the kernel may hold per queue waiting for a verdict (default: the file's [queue] maxlen, else 4096).")
+        var queueMaxlen: Int?
 
-        @Option(help: "Datagrams received per recvmmsg call (1-1024).")
-        var batch: Int = 64
+        @Option(help: "Datagrams received per recvmmsg call, 1-1024 (default: the file's [queue] batch, else 64).")
+        var batch: Int?
+
+        @Option(help: "Control socket for `mssclamp peer` and `mssclamp stats` (root-only; 'none' disables it). Default: the file's [control] socket, else \(PolicyConfiguration.defaultControlSocket).")
+        var controlSocket: String?
 
         @Flag(help: "Drop malformed SYNs instead of accepting them unmodified.")
         var dropMalformed = false
 
         func validate() throws {
-            guard (1...1024).contains(batch) else { throw ValidationError("--batch must be within 1-1024") }
-            guard (1...1_000_000).contains(queueMaxlen) else {
+            if let batch, !(1...1024).contains(batch) { throw ValidationError("--batch must be within 1-1024") }
+            if let queueMaxlen, !(1...1_000_000).contains(queueMaxlen) {
                 throw ValidationError("--queue-maxlen must be within 1-1000000")
             }
-            guard ceilings.mss != nil else { throw ValidationError("give --mss N") }
+            if let controlSocket, controlSocket != "none", !controlSocket.hasPrefix("/") {
+                throw ValidationError("--control-socket must be an absolute path or 'none'")
+            }
         }
 
         func run() throws {
@@ -96,15 +133,24 @@ extension MSSClamp {
                 return handler
             }
             let logger = Logger(label: "mssclamp")
+            let policy = try ceilings.configuration()
             var queue = QueueConfiguration()
-            queue.failOpen = failOpen
-            queue.maximumLength = UInt32(queueMaxlen)
-            queue.batchSize = batch
+            queue.failOpen = failOpen || (policy.queue.failOpen ?? false)
+            queue.maximumLength = UInt32(queueMaxlen ?? policy.queue.maxlen ?? 4096)
+            queue.batchSize = batch ?? policy.queue.batch ?? 64
+            let socketPath = controlSocket ?? policy.controlSocket
             let configuration = DaemonConfiguration(
-                queues: queueOptions.queueRange, queue: queue, policy: try ceilings.policy(),
-                installRules: installRules, hooks: queueOptions.hookList, cpuFanout: queueOptions.cpuFanout,
-                malformedAction: dropMalformed ? .drop : .accept)
-            let daemon = Daemon(configuration: configuration, logger: logger)
+                queues: queueOptions.queueRange(policy.queue), queue: queue, policy: policy,
+                policyPath: ceilings.configPath, controlSocket: socketPath == "none" ? nil : socketPath,
+                installRules: installRules, hooks: queueOptions.hookList(policy.queue),
+                cpuFanout: queueOptions.fanout(policy.queue),
+                malformedAction: dropMalformed || policy.dropMalformed ? .drop : .accept)
+            let daemon: Daemon
+            do {
+                daemon = try Daemon(configuration: configuration, logger: logger)
+            } catch {
+                throw fail(error.message, code: error.exitCode)
+            }
             let code = daemon.run()
             if code != 0 { throw ExitCode(code) }
         }

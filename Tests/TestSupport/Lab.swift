@@ -36,12 +36,21 @@ public final class Lab: @unchecked Sendable {
         server = "\(name)-srv"
     }
 
+    /// The control socket `startDaemon` gives the daemon.
+    public var controlSocket: String { "/tmp/\(name).sock" }
+
+    /// Runs the built `mssclamp` with `arguments` (on the host: the control socket is a file).
+    public func mssclamp(_ arguments: [String]) throws -> CommandResult {
+        try Shell.run([BuiltProducts.mssclamp] + arguments, timeout: 30)
+    }
+
     deinit { tearDown() }
 
     public func tearDown() {
         for process in background { process.stop(signal: SIGKILL, timeout: 2) }
         background.removeAll()
         _ = try? Shell.run([Repository.script("lab"), "down", name])
+        unlink(controlSocket)
     }
 
     /// Runs a command in a namespace; throws unless it succeeds.
@@ -73,7 +82,9 @@ public final class Lab: @unchecked Sendable {
 
     /// Starts `mssclamp run` on the gateway and waits until it says it is clamping.
     public func startDaemon(_ arguments: [String]) throws -> BackgroundProcess {
-        let process = try spawn(gateway, [BuiltProducts.mssclamp, "run"] + arguments)
+        // Every lab's daemon gets its own control socket: tests run in parallel.
+        let socket = arguments.contains("--control-socket") ? [] : ["--control-socket", controlSocket]
+        let process = try spawn(gateway, [BuiltProducts.mssclamp, "run"] + arguments + socket)
         guard process.waitForOutput(timeout: 20, { $0.contains("clamping on queue") || !process.isRunning }),
             process.isRunning
         else {
@@ -83,9 +94,9 @@ public final class Lab: @unchecked Sendable {
     }
 
     /// The server-side MSS of a new connection from `namespace` to `host` (GET /mss).
-    public func serverMSS(from namespace: String, host: String) throws -> (maxseg: Int, timestamps: Bool) {
+    public func serverMSS(from namespace: String, host: String, source: String? = nil) throws -> (maxseg: Int, timestamps: Bool) {
         let url = host.contains(":") ? "http://[\(host)]/mss" : "http://\(host)/mss"
-        let body = try exec(namespace, ["curl", "-s", "--max-time", "10", url])
+        let body = try exec(namespace, ["curl", "-s", "--max-time", "10"] + (source.map { ["--interface", $0] } ?? []) + [url])
         guard let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
             let maxseg = object["maxseg"] as? Int, let timestamps = object["timestamps"] as? Bool
         else { throw CommandFailed(command: ["curl", url], result: CommandResult(status: 0, output: body, error: "bad /mss")) }

@@ -40,4 +40,8 @@ int CMSSClampShim_SO_SNDBUFFORCE(void);
 uint16_t CMSSClampShim_nfqueue_packet_type(void);
 uint16_t CMSSClampShim_nfqueue_verdict_type(void);
 
+
+/// The uid of the process at the other end of a Unix socket (SO_PEERCRED's struct ucred needs _GNU_SOURCE,
+/// which Swift's Glibc import does not define). Returns 0 on success, -1 with errno set.
+int CMSSClampShim_peer_uid(int fd, unsigned *uid);
 #endif

@@ -1,0 +1,163 @@
+import Foundation
+import MSSPolicy
+import Synchronization
+
+/// Owns the running policy: the file's peers, the live peers added through the control socket, and the
+/// version counter. Every change builds a complete new snapshot first and publishes it only if it is
+/// valid, so a bad file or a conflicting `peer add` leaves the running policy as it was.
+///
+/// Live peers are kept apart from the file: a reload replaces the file's peers and keeps the live ones;
+/// `peer save` appends the live peers to the file (which then owns them). See docs/policy.md.
+public final class PolicyManager: Sendable {
+    private struct State {
+        var configuration: PolicyConfiguration
+        var live: [PeerDefinition] = []
+        var version: UInt64
+    }
+
+    public let store: PolicyStore
+    /// The policy file, if the daemon was started with one.
+    public let path: String?
+    private let state: Mutex<State>
+    private let interfaceIndex: @Sendable (String) -> UInt32?
+
+    public init(
+        configuration: PolicyConfiguration, path: String?,
+        interfaceIndex: @escaping @Sendable (String) -> UInt32? = PolicySnapshot.systemInterfaceIndex
+    ) throws(PolicyError) {
+        self.path = path
+        self.interfaceIndex = interfaceIndex
+        let snapshot = try PolicySnapshot(version: 1, configuration: configuration, interfaceIndex: interfaceIndex)
+        store = PolicyStore(snapshot)
+        state = Mutex(State(configuration: configuration, version: 1))
+    }
+
+    public var configuration: PolicyConfiguration { state.withLock { $0.configuration } }
+    public var livePeers: [PeerDefinition] { state.withLock { $0.live } }
+
+    /// Builds and publishes a snapshot from `configuration` + `live`; nothing changes on error.
+    private func publish(_ state: inout State, configuration: PolicyConfiguration, live: [PeerDefinition])
+        throws(PolicyError) -> PolicySnapshot
+    {
+        let snapshot = try PolicySnapshot(
+            version: state.version + 1, configuration: configuration, livePeers: live, interfaceIndex: interfaceIndex)
+        state.version += 1
+        state.configuration = configuration
+        state.live = live
+        store.replace(snapshot)
+        return snapshot
+    }
+
+    /// Rereads the policy file. On any error the running policy stays and the error is returned.
+    public func reload() throws(PolicyError) -> PolicySnapshot {
+        guard let path else {
+            throw PolicyError([PolicyDiagnostic(file: "(none)", line: 0, key: "", message: "no policy file to reload (started without --config)")])
+        }
+        let configuration = try PolicyConfiguration.load(path: path)
+        return try state.withLock { (state) throws(PolicyError) -> PolicySnapshot in
+            try publish(&state, configuration: configuration, live: state.live)
+        }
+    }
+
+    /// Adds (or, with `replace`, replaces) a live peer.
+    public func add(_ peer: PeerDefinition, replace: Bool) throws(PolicyError) -> PolicySnapshot {
+        try state.withLock { (state) throws(PolicyError) -> PolicySnapshot in
+            var live = state.live
+            if let existing = live.firstIndex(where: { $0.name == peer.name }) {
+                guard replace else {
+                    throw PolicyError([PolicyDiagnostic(file: "peer add", line: 0, key: "name", message: "live peer \"\(peer.name)\" exists; remove it first or use --replace")])
+                }
+                live[existing] = peer
+            } else {
+                live.append(peer)
+            }
+            return try publish(&state, configuration: state.configuration, live: live)
+        }
+    }
+
+    /// Removes a live peer. File peers are removed by editing the file and reloading.
+    public func remove(name: String) throws(PolicyError) -> PolicySnapshot {
+        try state.withLock { (state) throws(PolicyError) -> PolicySnapshot in
+            guard let index = state.live.firstIndex(where: { $0.name == name }) else {
+                let inFile = state.configuration.peers.contains { $0.name == name }
+                let message = inFile ? "peer \"\(name)\" comes from \(state.configuration.file ?? "the file"); edit the file and reload (SIGHUP)" : "no live peer named \"\(name)\""
+                throw PolicyError([PolicyDiagnostic(file: "peer remove", line: 0, key: "name", message: message)])
+            }
+            var live = state.live
+            live.remove(at: index)
+            return try publish(&state, configuration: state.configuration, live: live)
+        }
+    }
+
+    /// Appends the live peers to the policy file (atomically: a temporary file renamed over it), after
+    /// checking that the result parses; they become file peers.
+    /// - Returns: how many peers were written.
+    public func save() throws(PolicyError) -> Int {
+        guard let path else {
+            throw PolicyError([PolicyDiagnostic(file: "peer save", line: 0, key: "", message: "the daemon runs without --config: there is no file to save to")])
+        }
+        return try state.withLock { (state) throws(PolicyError) -> Int in
+            guard !state.live.isEmpty else { return 0 }
+            let original: String
+            do { original = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw PolicyError([PolicyDiagnostic(file: path, line: 0, key: "", message: "cannot read: \(error.localizedDescription)")])
+            }
+            var text = original
+            if !text.hasSuffix("\n") && !text.isEmpty { text += "\n" }
+            text += "\n# added with `mssclamp peer add`, saved with `mssclamp peer save`\n"
+            text += state.live.map(\.tomlText).joined(separator: "\n")
+            let configuration = try PolicyConfiguration.parse(text, file: path)
+            let temporary = path + ".mssclamp-save"
+            do {
+                try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+                let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+                if let permissions = attributes?[.posixPermissions] {
+                    try? FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: temporary)
+                }
+                guard rename(temporary, path) == 0 else {
+                    throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+                }
+            } catch {
+                unlink(temporary)
+                throw PolicyError([PolicyDiagnostic(file: path, line: 0, key: "", message: "cannot write: \(error)")])
+            }
+            let count = state.live.count
+            _ = try publish(&state, configuration: configuration, live: [])
+            return count
+        }
+    }
+
+    /// Re-resolves interface names (tunnel interfaces come and go with new indexes); publishes a new
+    /// snapshot only when an index changed. Returns it, or nil when nothing changed.
+    public func refreshInterfaces() -> PolicySnapshot? {
+        state.withLock { state in
+            let current = store.snapshot
+            let names = Set(current.definitions.flatMap { [$0.inInterface, $0.outInterface].compactMap { $0 } })
+            guard !names.isEmpty else { return nil }
+            let changed = current.peers.enumerated().contains { index, peer in
+                let definition = current.definitions[index]
+                let inNow = definition.inInterface.map { interfaceIndex($0) ?? 0 }
+                let outNow = definition.outInterface.map { interfaceIndex($0) ?? 0 }
+                return inNow != peer.inInterface || outNow != peer.outInterface
+            }
+            guard changed else { return nil }
+            return try? publish(&state, configuration: state.configuration, live: state.live)
+        }
+    }
+}
+
+extension PolicyConfiguration {
+    /// Reads and validates a policy file.
+    public static func load(path: String) throws(PolicyError) -> PolicyConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason =
+                !FileManager.default.fileExists(atPath: path) ? "no such file"
+                : !FileManager.default.isReadableFile(atPath: path) ? "permission denied" : error.localizedDescription
+            throw PolicyError([PolicyDiagnostic(file: path, line: 0, key: "", message: "cannot read the file: \(reason)")])
+        }
+        return try parse(text, file: path)
+    }
+}

@@ -1,0 +1,231 @@
+import ArgumentParser
+import Foundation
+import MSSDaemon
+import MSSPolicy
+
+/// `--socket PATH` for the commands that talk to a running daemon.
+struct ControlSocketOption: ParsableArguments {
+    @Option(name: .customLong("socket"), help: "The daemon's control socket.")
+    var path: String = PolicyConfiguration.defaultControlSocket
+
+    func send(_ request: ControlRequest) throws -> ControlResponse {
+        let response: ControlResponse
+        do {
+            response = try ControlClient.send(request, to: path)
+        } catch {
+            throw fail(error.description, code: error.exitCode)
+        }
+        guard response.ok else { throw fail(response.error ?? "the daemon refused the request", code: 65) }
+        return response
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+extension MSSClamp {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a policy file.",
+            discussion: """
+                Prints every problem with file, line and key and exits 65, or prints the peers with their \
+                ceilings and exits 0.
+                """)
+
+        @Option(name: .customLong("config"), help: "The policy file.")
+        var configPath: String
+
+        func run() throws {
+            let configuration: PolicyConfiguration
+            do {
+                configuration = try PolicyConfiguration.load(path: configPath)
+            } catch {
+                throw fail(error.description, code: 65)
+            }
+            let snapshot: PolicySnapshot
+            do {
+                snapshot = try PolicySnapshot(version: 1, configuration: configuration)
+            } catch {
+                throw fail(error.description, code: 65)
+            }
+            let defaults = configuration.defaults
+            print("\(configPath): ok")
+            print("  defaults      mss4 \(defaults.ipv4.map(String.init) ?? "none"), mss6 \(defaults.ipv6.map(String.init) ?? "none"), insert missing: \(configuration.insertMissing ? "yes" : "no")")
+            for peer in configuration.peers {
+                var conditions = peer.match.map(\.description)
+                if let name = peer.inInterface { conditions.append("in \(name)") }
+                if let name = peer.outInterface { conditions.append("out \(name)") }
+                if let mark = peer.fwmark { conditions.append("mark \(mark)") }
+                print("  peer \(peer.name): \(peer.ceiling.summary); matches \(conditions.joined(separator: ", "))")
+            }
+            let lowest = snapshot.lowestCeilings
+            print("  rules queue SYNs with MSS above \(lowest.ipv4.map(String.init) ?? "-") (IPv4), \(lowest.ipv6.map(String.init) ?? "-") (IPv6)")
+            for name in snapshot.missingInterfaces {
+                print("  note: interface \(name) does not exist here now; its peers match nothing until it does")
+            }
+        }
+    }
+
+    struct Peer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change the running daemon's peers through its control socket.",
+            discussion: """
+                Live peers apply from the next batch of packets, without a restart. They are kept apart from \
+                the policy file: a reload (SIGHUP) keeps them, a restart forgets them, and `peer save` \
+                appends them to the file.
+                """,
+            subcommands: [Add.self, Remove.self, List.self, Save.self])
+
+        struct Add: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Add a live peer.")
+
+            @Argument(help: "The peer's name.")
+            var name: String
+
+            @Option(help: "Prefixes, comma-separated: a packet whose source or destination is inside one belongs to the peer.")
+            var match: String?
+
+            @Option(help: "MSS ceiling, or 'none' for no clamp.")
+            var mss: String?
+
+            @Option(help: "IPv6 MSS ceiling (default: --mss minus 20).")
+            var mss6: Int?
+
+            @Option(help: "Derive the ceiling from this link MTU and --encap.")
+            var linkMTU: Int?
+
+            @Option(help: "Encapsulations, comma-separated (see `mssclamp calc --help`).")
+            var encap: String?
+
+            @Option(help: "ESP cipher for --encap.")
+            var cipher: String?
+
+            @Option(help: "ESP integrity algorithm for --encap.")
+            var integrity: String?
+
+            @Option(help: "Only packets that came in on this interface.")
+            var inInterface: String?
+
+            @Option(help: "Only packets that leave on this interface.")
+            var outInterface: String?
+
+            @Option(help: "Only packets with this mark (VALUE or VALUE/MASK).")
+            var fwmark: String?
+
+            @Flag(help: "Replace a live peer of the same name.")
+            var replace = false
+
+            @OptionGroup var socket: ControlSocketOption
+
+            func run() throws {
+                var fields = LivePeerFields(name: name)
+                fields.match = match.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+                fields.mss = mss
+                fields.mss6 = mss6
+                fields.linkMTU = linkMTU
+                fields.encap = encap.map { $0.split(separator: ",").map(String.init) }
+                fields.cipher = cipher
+                fields.integrity = integrity
+                fields.inInterface = inInterface
+                fields.outInterface = outInterface
+                fields.fwmark = fwmark
+                // Validate here too, so a typo is reported without a daemon.
+                do { _ = try fields.definition() } catch { throw fail(error.description, code: 65) }
+                let response = try socket.send(ControlRequest(command: .peerAdd, peer: fields, replace: replace))
+                print(response.message ?? "ok")
+            }
+        }
+
+        struct Remove: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove a live peer.")
+
+            @Argument(help: "The peer's name.")
+            var name: String
+
+            @OptionGroup var socket: ControlSocketOption
+
+            func run() throws {
+                print(try socket.send(ControlRequest(command: .peerRemove, name: name)).message ?? "ok")
+            }
+        }
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List the peers in force, with their counters.")
+
+            @Flag(help: "Print JSON.")
+            var json = false
+
+            @OptionGroup var socket: ControlSocketOption
+
+            func run() throws {
+                let response = try socket.send(ControlRequest(command: .peerList))
+                let peers = response.peers ?? []
+                if json {
+                    try printJSON(peers)
+                    return
+                }
+                let defaults = response.defaults.map { "\($0.ipv4.map(String.init) ?? "none")/\($0.ipv6.map(String.init) ?? "none")" } ?? "?"
+                print("policy version \(response.policyVersion ?? 0), defaults mss \(defaults)")
+                guard !peers.isEmpty else {
+                    print("no peers")
+                    return
+                }
+                func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+                print(pad("NAME", 20) + pad("ORIGIN", 28) + pad("CEILING", 14) + pad("SEEN", 10) + pad("CLAMPED", 10) + "MATCH")
+                for peer in peers {
+                    let ceiling = "\(peer.mss4.map(String.init) ?? "none")/\(peer.mss6.map(String.init) ?? "none")"
+                    var conditions = peer.match
+                    if let name = peer.inInterface { conditions.append("in \(name)") }
+                    if let name = peer.outInterface { conditions.append("out \(name)") }
+                    if let mark = peer.fwmark { conditions.append("mark \(mark)") }
+                    print(
+                        pad(peer.name, 20) + pad(peer.origin, 28) + pad(ceiling, 14) + pad(String(peer.counters.seen), 10)
+                            + pad(String(peer.counters.clamped), 10) + conditions.joined(separator: ", "))
+                }
+            }
+        }
+
+        struct Save: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Append the live peers to the policy file the daemon runs with.")
+
+            @OptionGroup var socket: ControlSocketOption
+
+            func run() throws {
+                print(try socket.send(ControlRequest(command: .peerSave)).message ?? "ok")
+            }
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the running daemon's counters.")
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        @OptionGroup var socket: ControlSocketOption
+
+        func run() throws {
+            let response = try socket.send(ControlRequest(command: .stats))
+            if json {
+                try printJSON(response.statistics ?? Statistics())
+            } else {
+                print(response.message ?? "")
+            }
+        }
+    }
+
+    struct Reload: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reread the running daemon's policy file (as SIGHUP does), and print the result.")
+
+        @OptionGroup var socket: ControlSocketOption
+
+        func run() throws {
+            print(try socket.send(ControlRequest(command: .reload)).message ?? "ok")
+        }
+    }
+}
