@@ -14,7 +14,15 @@ public enum IptablesVariant: String, Sendable {
     case legacy
 
     /// Reads `iptables -V`: "iptables v1.8.9 (nf_tables)" or "(legacy)".
+    /// `MSSCLAMP_IPTABLES=nft|legacy` overrides the detection (for hosts whose `iptables` alternative
+    /// points elsewhere than the rules in use, and for tests that exercise both).
     public static func detect() throws(RuleError) -> IptablesVariant {
+        if let forced = ProcessInfo.processInfo.environment["MSSCLAMP_IPTABLES"] {
+            guard let variant = IptablesVariant(rawValue: forced) else {
+                throw RuleError("MSSCLAMP_IPTABLES must be nft or legacy, got '\(forced)'", exitCode: 64)
+            }
+            return variant
+        }
         let version = try ToolRunner.run(["iptables", "-V"])
         if version.output.contains("nf_tables") { return .nft }
         if version.output.contains("legacy") { return .legacy }
@@ -108,6 +116,41 @@ public enum IptablesRules {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// What differs between `installed` and the rules `spec` renders for `family`.
+    public static func differences(_ spec: RuleSpec, family: IPTablesFamily, installed: Installed) -> [String] {
+        let name = family == .ipv4 ? "ipv4" : "ipv6"
+        let wanted = chainRules(spec, family: family)
+        var lines: [String] = []
+        if !installed.chainExists {
+            lines.append("\(name): chain \(spec.chain) is missing from the mangle table")
+        } else {
+            for rule in wanted where !installed.chainRules.contains(rule) { lines.append("\(name): missing rule: \(rule)") }
+            for rule in installed.chainRules where !wanted.contains(rule) { lines.append("\(name): unexpected rule: \(rule)") }
+            if lines.isEmpty && installed.chainRules != wanted {
+                lines.append("\(name): rules of \(spec.chain) are out of order")
+            }
+        }
+        for hook in Hook.allCases {
+            let present = installed.jumps[hook] ?? 0
+            let expected = spec.hooks.contains(hook) ? 1 : 0
+            if present < expected { lines.append("\(name): missing jump: \(jump(hook, chain: spec.chain))") }
+            if present > expected {
+                lines.append("\(name): \(present - expected) unexpected jump(s): \(jump(hook, chain: spec.chain))")
+            }
+        }
+        return lines
+    }
+
+    /// The complete rules for one family as an iptables-restore script from an empty mangle table (what
+    /// `mssclamp rules show` prints).
+    public static func showScript(_ spec: RuleSpec, family: IPTablesFamily) -> String {
+        var lines = ["*mangle", ":\(spec.chain) - [0:0]"]
+        lines += spec.hooks.map { jump($0, chain: spec.chain) }
+        lines += chainRules(spec, family: family)
+        lines.append("COMMIT")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     /// A script that removes every jump to the chain and the chain itself; nil when nothing is installed.
     public static func removeScript(chain: String, installed: Installed) -> String? {
         guard installed.chainExists || !installed.jumps.isEmpty else { return nil }
@@ -145,11 +188,17 @@ public struct IptablesBackend: Sendable {
 
     /// Applies the rules for both families atomically per family. If the second family fails, the first
     /// is restored to its previous mangle table, so a failed apply leaves the previous state.
-    public func apply(_ spec: RuleSpec) throws(RuleError) {
+    /// - Parameter deleting: rules (as iptables-save prints them, "-A CHAIN ...") to delete from the mangle
+    ///   table in the same transaction, per family: `rules import --replace` swaps TCPMSS rules for ours.
+    public func apply(_ spec: RuleSpec, deleting: [IPTablesFamily: [String]] = [:]) throws(RuleError) {
         var applied: [(IPTablesFamily, IptablesRules.Installed)] = []
         for family in IPTablesFamily.allCases {
             let before = try installed(family, chain: spec.chain)
-            let script = IptablesRules.applyScript(spec, family: family, installed: before)
+            var script = IptablesRules.applyScript(spec, family: family, installed: before)
+            if let rules = deleting[family], !rules.isEmpty {
+                let deletions = rules.map { "-D " + $0.dropFirst(3) }.joined(separator: "\n")
+                script = script.replacingOccurrences(of: "*mangle\n", with: "*mangle\n" + deletions + "\n")
+            }
             let result = try ToolRunner.run([variant.tool(family, "restore"), "--noflush"], input: script)
             guard result.status == 0 else {
                 for (done, state) in applied.reversed() { rollback(done, to: state, chain: spec.chain) }
@@ -170,7 +219,38 @@ public struct IptablesBackend: Sendable {
             guard result.status == 0 else {
                 throw RuleError("\(variant.tool(family, "restore")) could not remove the rules: \(result.error)")
             }
+            dropEmptyMangle(family)
         }
+    }
+
+    /// Differences between what is installed and what `spec` renders, one line each ("ipv4: missing rule
+    /// ..."); empty when everything is in place.
+    public func verify(_ spec: RuleSpec) throws(RuleError) -> [String] {
+        var differences: [String] = []
+        for family in IPTablesFamily.allCases {
+            let installed = try installed(family, chain: spec.chain)
+            differences += IptablesRules.differences(spec, family: family, installed: installed)
+        }
+        return differences
+    }
+
+    /// After a removal with the nf_tables backend, an empty `mangle` table stays behind (iptables-nft
+    /// creates the table and its base chains on first use and never deletes them). When nothing but
+    /// empty built-in chains with an ACCEPT policy is left, the table is deleted so that `iptables-save`
+    /// reads as before the rules were applied. Legacy tables cannot be unregistered; they are left.
+    private func dropEmptyMangle(_ family: IPTablesFamily) {
+        guard variant == .nft, let save = try? ToolRunner.run([variant.tool(family, "save"), "-t", "mangle"]),
+            save.status == 0
+        else { return }
+        let lines = save.output.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
+        guard lines.contains("*mangle") else { return }
+        let builtins: Set<String> = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]
+        for line in lines where line != "*mangle" && line != "COMMIT" {
+            guard line.hasPrefix(":") else { return }  // a rule: not empty
+            let parts = line.dropFirst().split(separator: " ")
+            guard parts.count >= 2, builtins.contains(String(parts[0])), parts[1] == "ACCEPT" else { return }
+        }
+        _ = try? ToolRunner.run(["nft", "delete", "table", family == .ipv4 ? "ip" : "ip6", "mangle"])
     }
 
     /// Restores the whole mangle table of `family` to a saved state.

@@ -61,10 +61,11 @@ public struct RuleSpec: Sendable, Hashable {
     public var cpuFanout: Bool
     /// The dedicated chain in the mangle table.
     public var chain: String
+    public static let defaultChain = "MSSCLAMP"
 
     public init(
         queues: QueueRange, lowest: Ceilings, insertMissing: Bool = true, hooks: [Hook] = [.forward],
-        cpuFanout: Bool = false, chain: String = "MSSCLAMP"
+        cpuFanout: Bool = false, chain: String = RuleSpec.defaultChain
     ) {
         self.queues = queues
         self.lowest = lowest

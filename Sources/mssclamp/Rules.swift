@@ -1,0 +1,240 @@
+import ArgumentParser
+import Foundation
+import MSSPolicy
+import MSSRules
+
+/// The firewall backends `mssclamp rules` renders for.
+enum RuleBackend: String, ExpressibleByArgument, CaseIterable {
+    /// iptables + ip6tables (nf_tables or legacy, whichever is active): NFQUEUE to the daemon.
+    case iptables
+    /// `table inet mssclamp` with the nft `queue` statement: needs CONFIG_NFT_QUEUE.
+    case nftables
+    /// The policy compiled into nft interval maps: the kernel clamps per peer, no daemon.
+    case nftMap = "nft-map"
+}
+
+/// Options every `rules` subcommand that renders rules takes.
+struct RuleOptions: ParsableArguments {
+    @Option(help: "iptables (the default), nftables (needs CONFIG_NFT_QUEUE) or nft-map (kernel-only, static peers).")
+    var backend: RuleBackend = .iptables
+
+    @OptionGroup var ceilings: CeilingOptions
+    @OptionGroup var queueOptions: QueueOptions
+
+    /// The policy and the spec of the NFQUEUE rules for it.
+    func resolve() throws -> (configuration: PolicyConfiguration, spec: RuleSpec) {
+        let configuration = try ceilings.configuration()
+        let snapshot: PolicySnapshot
+        do {
+            snapshot = try PolicySnapshot(version: 1, configuration: configuration)
+        } catch {
+            throw fail(error.description, code: 65)
+        }
+        let spec = RuleSpec(
+            queues: queueOptions.queueRange(configuration.queue), lowest: snapshot.lowestCeilings,
+            insertMissing: snapshot.insertMissing, hooks: queueOptions.hookList(configuration.queue),
+            cpuFanout: queueOptions.fanout(configuration.queue))
+        return (configuration, spec)
+    }
+
+    /// The nft script for the nftables or nft-map backend.
+    func nftScript(_ configuration: PolicyConfiguration, _ spec: RuleSpec) throws -> (script: String, notes: [String]) {
+        if backend == .nftMap {
+            do {
+                let compiled = try NftablesRules.mapScript(configuration, hooks: spec.hooks)
+                return (compiled.script, compiled.notOffloaded)
+            } catch {
+                throw fail(error.message, code: error.exitCode)
+            }
+        }
+        return (NftablesRules.queueScript(spec), [])
+    }
+}
+
+/// Runs a rule operation, turning its error into the exit code.
+func ruleStep<T>(_ body: () throws(RuleError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw fail(error.message, code: error.exitCode)
+    }
+}
+
+extension MSSClamp {
+    struct Rules: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate, apply, verify and remove the firewall rules; import TCPMSS rules.",
+            subcommands: [Show.self, Apply.self, Remove.self, Verify.self, Import.self])
+
+        struct Show: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print the rules without changing anything.")
+            @OptionGroup var options: RuleOptions
+
+            func run() throws {
+                let (configuration, spec) = try options.resolve()
+                switch options.backend {
+                case .iptables:
+                    print("# iptables-restore --noflush")
+                    print(IptablesRules.showScript(spec, family: .ipv4), terminator: "")
+                    print("# ip6tables-restore --noflush")
+                    print(IptablesRules.showScript(spec, family: .ipv6), terminator: "")
+                case .nftables, .nftMap:
+                    let (script, notes) = try options.nftScript(configuration, spec)
+                    print("# nft -f -")
+                    print(script, terminator: "")
+                    for note in notes { print("# not offloaded: \(note)") }
+                }
+            }
+        }
+
+        struct Apply: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Install the rules atomically; applying twice changes nothing, a failure changes nothing.")
+            @OptionGroup var options: RuleOptions
+
+            func run() throws {
+                let (configuration, spec) = try options.resolve()
+                switch options.backend {
+                case .iptables:
+                    let backend = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
+                    try ruleStep { () throws(RuleError) in try backend.apply(spec) }
+                    print("applied with iptables-\(backend.variant.rawValue): \(spec.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), queue \(spec.queues)")
+                case .nftables, .nftMap:
+                    if options.backend == .nftables {
+                        guard try ruleStep({ () throws(RuleError) in try NftablesBackend.queueSupported() }) else {
+                            throw fail(NftablesBackend.noQueueMessage, code: 69)
+                        }
+                    }
+                    let (script, notes) = try options.nftScript(configuration, spec)
+                    try ruleStep { () throws(RuleError) in try NftablesBackend().apply(script) }
+                    print("applied: table inet \(NftablesRules.table) (\(options.backend.rawValue))")
+                    for note in notes { print("not offloaded: \(note)") }
+                }
+            }
+        }
+
+        struct Remove: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove every rule mssclamp installed, leaving no residue.")
+
+            @Option(help: "iptables (the default), nftables or nft-map.")
+            var backend: RuleBackend = .iptables
+
+            func run() throws {
+                switch backend {
+                case .iptables:
+                    let iptables = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
+                    try ruleStep { () throws(RuleError) in try iptables.remove(chain: RuleSpec.defaultChain) }
+                case .nftables, .nftMap:
+                    try ruleStep { () throws(RuleError) in try NftablesBackend().remove() }
+                }
+                print("removed")
+            }
+        }
+
+        struct Verify: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Check that the rules are in place: exit 0, or print the differences and exit 1.")
+            @OptionGroup var options: RuleOptions
+
+            func run() throws {
+                let (configuration, spec) = try options.resolve()
+                let differences: [String]
+                switch options.backend {
+                case .iptables:
+                    let backend = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
+                    differences = try ruleStep { () throws(RuleError) in try backend.verify(spec) }
+                case .nftables, .nftMap:
+                    if options.backend == .nftables,
+                        !(try ruleStep({ () throws(RuleError) in try NftablesBackend.queueSupported() }))
+                    {
+                        throw fail(NftablesBackend.noQueueMessage, code: 69)
+                    }
+                    let (script, _) = try options.nftScript(configuration, spec)
+                    differences = try ruleStep { () throws(RuleError) in try NftablesBackend().verify(script) }
+                }
+                guard differences.isEmpty else {
+                    for line in differences { print(line) }
+                    print("rules are NOT as expected (\(differences.count) difference(s)); `mssclamp rules apply` restores them")
+                    throw ExitCode(1)
+                }
+                print("rules in place")
+            }
+        }
+
+        struct Import: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Translate TCPMSS rules from iptables-save / ip6tables-save output into a policy file.",
+                discussion: """
+                    Reads FILE (or standard input with '-' or no argument), writes the policy to --output (or \
+                    prints it), and lists every rule it could not translate with the reason. With --replace it \
+                    applies mssclamp's iptables rules for that policy and deletes the translated TCPMSS rules \
+                    in the same iptables-restore transaction per family.
+                    """)
+
+            @Argument(help: "iptables-save output; '-' for standard input.")
+            var file: String = "-"
+
+            @Option(help: "Write the policy here instead of printing it.")
+            var output: String?
+
+            @Flag(help: "Swap the TCPMSS rules for mssclamp's NFQUEUE rules (atomically per family).")
+            var replace = false
+
+            @OptionGroup var queueOptions: QueueOptions
+
+            func run() throws {
+                let text: String
+                if file == "-" {
+                    text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                } else {
+                    guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
+                        throw fail("cannot read \(file)", code: 66)
+                    }
+                    text = contents
+                }
+                let result = TCPMSSImport.translate(text, source: file == "-" ? "standard input" : file)
+                var stderr = StandardError()
+                print("\(result.translated.count) TCPMSS rule(s) translated, \(result.untranslated.count) not", to: &stderr)
+                for item in result.translated where !item.notes.isEmpty {
+                    print("  line \(item.rule.line) -> \(item.peer ?? "[defaults]"):", to: &stderr)
+                    for note in item.notes { print("    note: \(note)", to: &stderr) }
+                }
+                for item in result.untranslated {
+                    print("  line \(item.rule.line) NOT translated: \(item.reason)\n    \(item.rule.text)", to: &stderr)
+                }
+                let configuration: PolicyConfiguration
+                do {
+                    configuration = try PolicyConfiguration.parse(result.policy, file: output ?? "imported policy")
+                } catch {
+                    throw fail("the imported policy does not validate:\n\(error)\n\(result.policy)", code: 65)
+                }
+                if let output {
+                    do { try result.policy.write(toFile: output, atomically: true, encoding: .utf8) } catch {
+                        throw fail("cannot write \(output): \(error.localizedDescription)", code: 73)
+                    }
+                    print("policy written to \(output)", to: &stderr)
+                } else {
+                    print(result.policy, terminator: "")
+                }
+                guard replace else { return }
+                guard result.untranslated.isEmpty else {
+                    throw fail("not replacing: \(result.untranslated.count) rule(s) could not be translated (see above); nothing was changed", code: 65)
+                }
+                guard !result.translated.isEmpty else { throw fail("no TCPMSS rules to replace", code: 65) }
+                let snapshot: PolicySnapshot
+                do { snapshot = try PolicySnapshot(version: 1, configuration: configuration) } catch {
+                    throw fail(error.description, code: 65)
+                }
+                let spec = RuleSpec(
+                    queues: queueOptions.queueRange(configuration.queue), lowest: snapshot.lowestCeilings,
+                    insertMissing: snapshot.insertMissing, hooks: queueOptions.hookList(configuration.queue),
+                    cpuFanout: queueOptions.fanout(configuration.queue))
+                var deleting: [IPTablesFamily: [String]] = [:]
+                for item in result.translated { deleting[item.rule.family, default: []].append(item.rule.text) }
+                let backend = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
+                try ruleStep { () throws(RuleError) in try backend.apply(spec, deleting: deleting) }
+                print("replaced \(result.translated.count) TCPMSS rule(s) with mssclamp's rules (queue \(spec.queues)); start `mssclamp run --config \(output ?? "FILE")`", to: &stderr)
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import MSSPolicy
+import Testing
+
+@testable import MSSRules
+
+@Suite("nftables rendering and TCPMSS import")
+struct NftAndImportTests {
+    let spec = RuleSpec(queues: QueueRange(first: 0, last: 0), lowest: Ceilings(ipv4: 1360, ipv6: 1340))
+
+    @Test func goldenQueueTable() {
+        #expect(NftablesRules.queueScript(spec) == """
+            table inet mssclamp {
+            \tchain forward {
+            \t\ttype filter hook forward priority mangle; policy accept;
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 tcp option maxseg size > 1360 counter queue num 0 bypass
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 tcp option maxseg missing counter queue num 0 bypass
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 tcp option maxseg size > 1340 counter queue num 0 bypass
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 tcp option maxseg missing counter queue num 0 bypass
+            \t}
+            }
+
+            """)
+        var balanced = spec
+        balanced.queues = QueueRange(first: 0, last: 3)
+        balanced.cpuFanout = true
+        balanced.hooks = [.output]
+        let script = NftablesRules.queueScript(balanced)
+        #expect(script.contains("type route hook output priority mangle"))
+        #expect(script.contains("queue num 0-3 bypass,fanout"))
+    }
+
+    static let policy = """
+        [defaults]
+        mss4 = 1400
+        mss6 = 1380
+
+        [[peer]]
+        name = "wide"
+        match = ["10.0.0.0/8"]
+        mss = 1350
+
+        [[peer]]
+        name = "narrow"
+        match = ["10.1.0.0/16", "2001:db8:1::/48"]
+        mss = 1300
+
+        [[peer]]
+        name = "exempt"
+        match = ["10.2.0.0/16"]
+        mss = "none"
+        """
+
+    @Test func goldenMapTable() throws {
+        let configuration = try PolicyConfiguration.parse(Self.policy, file: "p.toml")
+        let compiled = try NftablesRules.mapScript(configuration, hooks: [.forward])
+        #expect(compiled.script == """
+            table inet mssclamp {
+            \tmap v4_peers {
+            \t\ttype ipv4_addr : verdict
+            \t\tflags interval
+            \t\telements = { 10.0.0.0/16 : jump clamp_1350,
+            \t\t\t     10.1.0.0/16 : jump clamp_1300,
+            \t\t\t     10.2.0.0/16 : continue,
+            \t\t\t     10.3.0.0-10.255.255.255 : jump clamp_1350 }
+            \t}
+            \tset v4_claimed {
+            \t\ttype ipv4_addr
+            \t\tflags interval
+            \t\telements = { 10.0.0.0/8 }
+            \t}
+            \tmap v6_peers {
+            \t\ttype ipv6_addr : verdict
+            \t\tflags interval
+            \t\telements = { 2001:db8:1:0:0:0:0:0/48 : jump clamp_1280 }
+            \t}
+            \tset v6_claimed {
+            \t\ttype ipv6_addr
+            \t\tflags interval
+            \t\telements = { 2001:db8:1:0:0:0:0:0/48 }
+            \t}
+            \tchain clamp_1280 {
+            \t\ttcp option maxseg size > 1280 tcp option maxseg size set 1280
+            \t}
+            \tchain clamp_1300 {
+            \t\ttcp option maxseg size > 1300 tcp option maxseg size set 1300
+            \t}
+            \tchain clamp_1350 {
+            \t\ttcp option maxseg size > 1350 tcp option maxseg size set 1350
+            \t}
+            \tchain forward {
+            \t\ttype filter hook forward priority mangle; policy accept;
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip saddr vmap @v4_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip daddr vmap @v4_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip saddr @v4_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip daddr @v4_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 tcp option maxseg size > 1400 tcp option maxseg size set 1400
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 saddr vmap @v6_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 daddr vmap @v6_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 saddr @v6_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 daddr @v6_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 tcp option maxseg size > 1380 tcp option maxseg size set 1380
+            \t}
+            }
+
+            """)
+        #expect(compiled.notOffloaded.contains { $0.contains("cannot insert") })
+    }
+
+    @Test func interfacePeersCannotBeOffloaded() throws {
+        let configuration = try PolicyConfiguration.parse(
+            "[[peer]]\nname = \"ppp\"\nout_interface = \"ppp0\"\nmss = 1452\n", file: "p.toml")
+        #expect(throws: RuleError.self) { try NftablesRules.mapScript(configuration, hooks: [.forward]) }
+    }
+
+    /// The flattened map gives every address the longest-prefix match: checked against a linear scan.
+    @Test func flatteningMatchesLongestPrefix() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var entries: [(range: ClosedRange<UInt128>, length: Int, ceiling: UInt16?)] = []
+            for _ in 0..<Int.random(in: 1...12, using: &generator) {
+                let length = Int.random(in: 4...12, using: &generator)
+                let start = (UInt128(UInt32.random(in: 0...0xfff, using: &generator) << 20) >> length) << length
+                entries.append((start...(start | ((UInt128(1) << (32 - length)) - 1)), length, UInt16.random(in: 1000...1400, using: &generator)))
+            }
+            // Prefixes from a random set may coincide; keep the first of each range, as the policy refuses duplicates.
+            var seen = Set<ClosedRange<UInt128>>()
+            entries = entries.filter { seen.insert($0.range).inserted }
+            let segments = NftablesRules.flatten(entries)
+            for _ in 0..<200 {
+                let address = UInt128(UInt32.random(in: 0...UInt32.max, using: &generator))
+                let expected = entries.filter { $0.range.contains(address) }.max { $0.length < $1.length }?.ceiling
+                let found = segments.first { $0.range.contains(address) }
+                #expect(found?.value == expected && (found != nil) == entries.contains { $0.range.contains(address) })
+            }
+        }
+    }
+
+    /// The Android/IPsec rule from the field reports, and the rules an engineer would expect around it.
+    static let save = """
+        # Generated by iptables-save v1.8.9 (nf_tables) on Sun Nov 22 12:00:00 2026
+        *mangle
+        :PREROUTING ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        -A FORWARD -o eth0 -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1361:1536 -j TCPMSS --set-mss 1360
+        -A FORWARD -s 10.8.0.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1301:65535 -j TCPMSS --set-mss 1300
+        -A FORWARD -s 10.9.0.0/24 -m policy --dir in --pol ipsec -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1350
+        -A FORWARD -o ppp0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu
+        -A FORWARD ! -s 192.0.2.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1400
+        -A FORWARD -o tun+ -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1380
+        -A POSTROUTING -p tcp -m tcp --tcp-flags SYN,RST SYN -m conntrack --ctstate NEW -j TCPMSS --set-mss 1420
+        -A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1440
+        COMMIT
+        # Generated by ip6tables-save v1.8.9 (nf_tables) on Sun Nov 22 12:00:00 2026
+        *mangle
+        -A FORWARD -s 2001:db8:8::/64 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1280
+        COMMIT
+        """
+
+    @Test func importTranslatesWhatItCanAndSaysWhyNot() throws {
+        let result = TCPMSSImport.translate(Self.save, source: "save.txt")
+        #expect(result.translated.map(\.rule.line) == [5, 6, 7, 12, 16])
+        #expect(Dictionary(uniqueKeysWithValues: result.untranslated.map { ($0.rule.line, $0.reason) }).keys.sorted() == [8, 9, 10, 11])
+        let reasons = result.untranslated.map(\.reason).joined(separator: "\n")
+        #expect(reasons.contains("--clamp-mss-to-pmtu"))
+        #expect(reasons.contains("negated match"))
+        #expect(reasons.contains("interface wildcard tun+"))
+        #expect(reasons.contains("-m conntrack"))
+        let android = try #require(result.translated.first { $0.rule.line == 5 })
+        #expect(android.notes.contains { $0.contains("left MSS above 1536 alone") })
+        #expect(result.translated.first { $0.rule.line == 7 }?.notes.contains { $0.contains("-m policy") } == true)
+
+        let configuration = try PolicyConfiguration.parse(result.policy, file: "imported.toml")
+        #expect(configuration.defaults == Ceilings(ipv4: 1440, ipv6: nil))
+        let peers = Dictionary(uniqueKeysWithValues: configuration.peers.map { ($0.name, $0) })
+        #expect(peers["imported-v4-line5"]?.outInterface == "eth0")
+        #expect(peers["imported-v4-line5"]?.ceiling == .fixed(Ceilings(ipv4: 1360, ipv6: nil)))
+        #expect(peers["imported-v4-line6"]?.match.map(\.description) == ["10.8.0.0/24"])
+        #expect(peers["imported-v6-line16"]?.ceiling == .fixed(Ceilings(ipv4: nil, ipv6: 1280)))
+        #expect(peers["imported-v6-line16"]?.match.map(\.description) == ["2001:db8:8::/64"])
+        #expect(result.policy.contains("# line 5: -A FORWARD -o eth0"))
+    }
+
+    @Test func verifyListsWhatDiffers() {
+        let wanted = IptablesRules.showScript(spec, family: .ipv4)
+        let installed = IptablesRules.Installed(parsing: wanted, chain: "MSSCLAMP")
+        #expect(IptablesRules.differences(spec, family: .ipv4, installed: installed).isEmpty)
+        let tampered = IptablesRules.Installed(
+            parsing: wanted.replacingOccurrences(of: "--mss 1361:65535", with: "--mss 1461:65535")
+                .replacingOccurrences(of: "-A FORWARD -j MSSCLAMP\n", with: ""), chain: "MSSCLAMP")
+        let differences = IptablesRules.differences(spec, family: .ipv4, installed: tampered)
+        #expect(differences.contains { $0.hasPrefix("ipv4: missing rule:") && $0.contains("1361:65535") })
+        #expect(differences.contains { $0.hasPrefix("ipv4: unexpected rule:") && $0.contains("1461:65535") })
+        #expect(differences.contains("ipv4: missing jump: -A FORWARD -j MSSCLAMP"))
+        let gone = IptablesRules.Installed(parsing: "*mangle\nCOMMIT\n", chain: "MSSCLAMP")
+        #expect(IptablesRules.differences(spec, family: .ipv4, installed: gone).first == "ipv4: chain MSSCLAMP is missing from the mangle table")
+    }
+}
