@@ -39,10 +39,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
+        // `mssclamp probe`: path MTU by DF bisection over raw ICMP sockets.
+        .target(name: "MSSProbe"),
+
         .executableTarget(
             name: "mssclamp",
             dependencies: [
-                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSDaemon",
+                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSDaemon", "MSSProbe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

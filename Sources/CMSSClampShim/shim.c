@@ -2,6 +2,11 @@
 #include "CMSSClampShim.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <linux/netlink.h>
@@ -85,5 +90,28 @@ int CMSSClampShim_peer_uid(int fd, unsigned *uid) {
     socklen_t length = sizeof credentials;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
     *uid = credentials.uid;
+    return 0;
+}
+
+int CMSSClampShim_drop_to_net_admin(int change_user, unsigned uid, unsigned gid, const char **step) {
+    const unsigned keep = CAP_NET_ADMIN;
+    // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next.
+    for (unsigned cap = 0; cap < 64; cap++) {
+        if (cap == keep) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAPBSET_DROP)"; return -1; }
+    }
+    if (change_user) {
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) { *step = "prctl(PR_SET_KEEPCAPS)"; return -1; }
+        if (setgroups(0, NULL) != 0) { *step = "setgroups"; return -1; }
+        if (setgid(gid) != 0) { *step = "setgid"; return -1; }
+        if (setuid(uid) != 0) { *step = "setuid"; return -1; }
+    }
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2] = { { 0 }, { 0 } };
+    data[0].effective = data[0].permitted = data[0].inheritable = 1u << keep;
+    if (syscall(SYS_capset, &header, data) != 0) { *step = "capset"; return -1; }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAP_AMBIENT_CLEAR_ALL)"; return -1; }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, keep, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAP_AMBIENT_RAISE)"; return -1; }
+    if (change_user) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     return 0;
 }

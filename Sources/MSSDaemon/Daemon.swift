@@ -1,3 +1,4 @@
+import CMSSClampShim
 import Foundation
 import Logging
 import MSSPolicy
@@ -20,6 +21,10 @@ public struct DaemonConfiguration: Sendable {
     public var hooks: [Hook]
     public var cpuFanout: Bool
     public var malformedAction: MalformedAction
+    /// Drop every capability but CAP_NET_ADMIN once the queues are bound (default on).
+    public var dropPrivileges = true
+    /// Also become this user (keeping CAP_NET_ADMIN).
+    public var user: String?
 
     public init(
         queues: QueueRange, queue: QueueConfiguration = QueueConfiguration(), policy: PolicyConfiguration,
@@ -125,6 +130,20 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             logger.error("\(error.message)")
             return error.exitCode
+        }
+        // The queues are bound: nothing but CAP_NET_ADMIN is needed from here on (verdicts, and the
+        // iptables/nft runs, which inherit it as an ambient capability). Capabilities are per thread, so
+        // this runs before any other thread exists (Foundation's Process starts some for the rules).
+        if configuration.dropPrivileges {
+            do {
+                try Privileges.dropToNetAdmin(user: configuration.user)
+                logger.info("privileges dropped: CAP_NET_ADMIN only\(configuration.user.map { ", running as \($0)" } ?? "")")
+            } catch {
+                logger.error("\(error.message)")
+                workers.removeAll()
+                control?.stop()
+                return error.exitCode
+            }
         }
         if configuration.installRules {
             do {
@@ -371,6 +390,25 @@ final class SignalWaiter {
 
 /// Root or CAP_NET_ADMIN.
 public enum Privileges {
+    /// Keeps only CAP_NET_ADMIN (effective, permitted, inheritable, ambient; everything else also out of
+    /// the bounding set) and, with `user`, takes that user's identity. Called once the queues are bound.
+    public static func dropToNetAdmin(user: String?) throws(DaemonError) {
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+        if let user {
+            guard let entry = getpwnam(user) else {
+                throw DaemonError(message: "--user \(user): no such user", exitCode: 67)
+            }
+            uid = entry.pointee.pw_uid
+            gid = entry.pointee.pw_gid
+        }
+        var step: UnsafePointer<CChar>? = nil
+        guard CMSSClampShim_drop_to_net_admin(user == nil ? 0 : 1, uid, gid, &step) == 0 else {
+            let call = step.map { String(cString: $0) } ?? "?"
+            throw DaemonError(message: "cannot drop privileges (\(call)): \(String(cString: strerror(errno)))", exitCode: 71)
+        }
+    }
+
     /// CAP_NET_ADMIN is capability 12 (linux/capability.h).
     static let netAdmin: UInt64 = 1 << 12
 

@@ -163,8 +163,9 @@ public enum OverheadCalculator {
     public static let worstCaseCipher = ESPCipher.aesCBC256
     public static let worstCaseIntegrity = ESPIntegrity.sha512_256
 
-    /// Computes the MTU and MSS that fit `linkMTU` under `encapsulation` (listed inner to outer, as one
-    /// writes "ESP over NAT-T"; additive layers commute, so the order matters only around ESP padding).
+    /// Computes the MTU and MSS that fit `linkMTU` under `encapsulation`. PPPoE and MPLS are always the
+    /// link framing (outermost) and NAT-T always sits right outside ESP, wherever they are listed; tunnel
+    /// layers apply in the listed order, inner to outer ("gre, ipsec-esp-tunnel": GRE inside ESP).
     public static func compute(
         linkMTU: Int, encapsulation: [Encapsulation], cipher: ESPCipher? = nil, integrity: ESPIntegrity? = nil
     ) throws(OverheadError) -> OverheadResult {
@@ -182,6 +183,17 @@ public enum OverheadCalculator {
         if (cipher != nil || integrity != nil) && !usesESP && !usesOpenVPN {
             throw OverheadError("cipher and integrity apply to ipsec-esp-* and openvpn-* only")
         }
+        // Where each layer sits does not depend on how it was listed: PPPoE and MPLS are link framing, so
+        // outermost; NAT-T is the UDP header right outside ESP; the tunnels themselves (GRE inside ESP,
+        // ...) apply in the order given, inner to outer. `ordered` is outermost first.
+        let isLink: (Encapsulation) -> Bool = { if case .pppoe = $0 { true } else if case .mpls = $0 { true } else { false } }
+        let natT = encapsulation.contains(.natTraversal)
+        if natT && !usesESP { throw OverheadError("nat-t is UDP encapsulation of ESP: it needs ipsec-esp-tunnel or ipsec-esp-transport") }
+        var ordered = encapsulation.filter(isLink)
+        for layer in encapsulation.reversed() where !isLink(layer) && layer != .natTraversal && layer != .ipv6Outer {
+            if natT && (layer == .espTunnel || layer == .espTransport) { ordered.append(.natTraversal) }
+            ordered.append(layer)
+        }
         // Inner MTU per inner-header size: tunnel layers do not care, transport ESP does.
         var layers: [OverheadLayer] = []
         func innerMTU(innerHeader: Int, record: Bool) -> Int {
@@ -190,7 +202,7 @@ public enum OverheadCalculator {
                 available -= bytes
                 if record { layers.append(OverheadLayer(name: name, bytes: bytes, source: source)) }
             }
-            for layer in encapsulation.reversed() {
+            for layer in ordered {
                 switch layer {
                 case .ipv6Outer:
                     break

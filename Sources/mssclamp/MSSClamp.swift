@@ -13,7 +13,7 @@ struct MSSClamp: ParsableCommand {
             Exit codes: 0 ok, 64 usage, 65 bad data or config, 66 input missing, 69 unavailable \
             (no root, no kernel support, queue taken), 70 internal, 73 cannot write output.
             """,
-        subcommands: [Run.self, Rewrite.self, Rules.self, Check.self, Peer.self, Stats.self, Reload.self])
+        subcommands: [Run.self, Rewrite.self, Rules.self, Check.self, Peer.self, Stats.self, Reload.self, Calc.self, Probe.self])
 }
 
 /// Prints an error the way every subcommand does, and returns the exit code to throw.

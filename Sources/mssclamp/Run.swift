@@ -116,6 +116,12 @@ extension MSSClamp {
         @Flag(help: "Drop malformed SYNs instead of accepting them unmodified.")
         var dropMalformed = false
 
+        @Option(help: "After binding the queues, also switch to this user (CAP_NET_ADMIN is kept either way).")
+        var user: String?
+
+        @Flag(help: "Keep every capability (debugging only; by default all but CAP_NET_ADMIN are dropped).")
+        var keepCapabilities = false
+
         func validate() throws {
             if let batch, !(1...1024).contains(batch) { throw ValidationError("--batch must be within 1-1024") }
             if let queueMaxlen, !(1...1_000_000).contains(queueMaxlen) {
@@ -145,9 +151,12 @@ extension MSSClamp {
                 installRules: installRules, hooks: queueOptions.hookList(policy.queue),
                 cpuFanout: queueOptions.fanout(policy.queue),
                 malformedAction: dropMalformed || policy.dropMalformed ? .drop : .accept)
+            var settings = configuration
+            settings.user = user
+            settings.dropPrivileges = !keepCapabilities
             let daemon: Daemon
             do {
-                daemon = try Daemon(configuration: configuration, logger: logger)
+                daemon = try Daemon(configuration: settings, logger: logger)
             } catch {
                 throw fail(error.message, code: error.exitCode)
             }

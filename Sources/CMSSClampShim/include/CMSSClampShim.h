@@ -44,4 +44,11 @@ uint16_t CMSSClampShim_nfqueue_verdict_type(void);
 /// The uid of the process at the other end of a Unix socket (SO_PEERCRED's struct ucred needs _GNU_SOURCE,
 /// which Swift's Glibc import does not define). Returns 0 on success, -1 with errno set.
 int CMSSClampShim_peer_uid(int fd, unsigned *uid);
+
+/// Drops every capability except CAP_NET_ADMIN for good: the bounding set, then (with change_user) the
+/// identity (keeping capabilities across setuid), then permitted/effective/inheritable, and finally
+/// raises CAP_NET_ADMIN as ambient so the iptables/nft tools the daemon runs keep it. The capability
+/// syscalls have no glibc wrappers (libcap is not a dependency). Returns 0, or -1 with errno set and
+/// *step naming the call that failed.
+int CMSSClampShim_drop_to_net_admin(int change_user, unsigned uid, unsigned gid, const char **step);
 #endif
