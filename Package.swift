@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // Pure Swift, zero-copy packet views and the MSS rewrite. Standard library only.
@@ -37,6 +38,7 @@ let package = Package(
             dependencies: [
                 "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "CMSSClampShim",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
 
         // `mssclamp probe`: path MTU by DF bisection over raw ICMP sockets.

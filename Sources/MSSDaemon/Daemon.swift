@@ -25,6 +25,10 @@ public struct DaemonConfiguration: Sendable {
     public var dropPrivileges = true
     /// Also become this user (keeping CAP_NET_ADMIN).
     public var user: String?
+    /// Serve Prometheus metrics on HOST:PORT.
+    public var metricsAddress: String?
+    /// Log at most this many clamps per second and worker (0: none).
+    public var auditPerSecond = 0
 
     public init(
         queues: QueueRange, queue: QueueConfiguration = QueueConfiguration(), policy: PolicyConfiguration,
@@ -68,6 +72,9 @@ public final class Daemon: @unchecked Sendable {
     private var workers: [Worker] = []
     private var threads: [WorkerThread] = []
     private var control: ControlServer?
+    private var metrics: MetricsServer?
+    /// Policy changes by result ("reload_ok", "reload_rejected", "peer_add", ...), for the metrics.
+    private let changes = Mutex<[String: UInt64]>([:])
     /// The rules this daemon installed and the spec they were rendered from.
     private let rules = Mutex<(backend: IptablesBackend, spec: RuleSpec)?>(nil)
     /// Where SIGUSR1 reports and the exit report go.
@@ -111,6 +118,28 @@ public final class Daemon: @unchecked Sendable {
             workers.removeAll()
             let code: Int32 = error.kind == .failed ? 70 : 69
             throw DaemonError(message: error.description, exitCode: code)
+        }
+        if let address = configuration.metricsAddress {
+            do {
+                let server = try MetricsServer(address: address) { [unowned self] in
+                    MetricsServer.MetricsSnapshot(
+                        statistics: statistics,
+                        kernel: KernelQueueStatus.read().filter { configuration.queues.queues.contains($0.queue) },
+                        policyVersion: store.currentVersion, reloads: changes.withLock { $0 },
+                        peers: store.snapshot.peers.count)
+                }
+                metrics = server
+                for worker in workers {
+                    let histogram = server.batchSizes
+                    worker.batchObserver = { histogram.record(Double($0)) }
+                }
+            } catch {
+                workers.removeAll()
+                throw error
+            }
+        }
+        if configuration.auditPerSecond > 0 {
+            for worker in workers { worker.audit = ClampAudit(logger: logger, perSecond: configuration.auditPerSecond) }
         }
         if let path = configuration.controlSocket {
             do {
@@ -165,9 +194,10 @@ public final class Daemon: @unchecked Sendable {
             threads.append(WorkerThread { worker.run() })
         }
         control?.start()
+        metrics?.start()
         let snapshot = store.snapshot
         logger.info(
-            "clamping on queue \(configuration.queues): defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s); insert missing MSS: \(snapshot.insertMissing ? "yes" : "no"); fail-open: \(configuration.queue.failOpen ? "yes" : "no")\(control.map { "; control socket \($0.path)" } ?? "")"
+            "clamping on queue \(configuration.queues): defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s); insert missing MSS: \(snapshot.insertMissing ? "yes" : "no"); fail-open: \(configuration.queue.failOpen ? "yes" : "no")\(control.map { "; control socket \($0.path)" } ?? "")\(metrics.map { "; metrics on http://\($0.address)/metrics" } ?? "")"
         )
         warnMissingInterfaces(snapshot)
 
@@ -209,9 +239,11 @@ public final class Daemon: @unchecked Sendable {
             let snapshot = try policy.reload()
             let message = "policy reloaded from \(policy.path ?? "-"): version \(snapshot.version), defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s)"
             logger.info("\(message)")
+            changes.withLock { $0["reload_ok", default: 0] += 1 }
             afterChange(snapshot)
             return ControlResponse(ok: true, message: message)
         } catch {
+            changes.withLock { $0["reload_rejected", default: 0] += 1 }
             for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
             logger.error("reload rejected; the running policy (version \(store.currentVersion)) stays")
             return ControlResponse(ok: false, error: error.description + "\nreload rejected; the running policy stays")
@@ -261,6 +293,7 @@ public final class Daemon: @unchecked Sendable {
                 let definition = try fields.definition()
                 let snapshot = try policy.add(definition, replace: request.replace ?? false)
                 let message = "peer \"\(definition.name)\" added (live): \(definition.ceiling.summary); policy version \(snapshot.version)"
+                changes.withLock { $0["peer_add", default: 0] += 1 }
                 logger.info("\(message)")
                 afterChange(snapshot)
                 return ControlResponse(ok: true, message: message)
@@ -272,6 +305,7 @@ public final class Daemon: @unchecked Sendable {
             do {
                 let snapshot = try policy.remove(name: name)
                 let message = "peer \"\(name)\" removed; policy version \(snapshot.version)"
+                changes.withLock { $0["peer_remove", default: 0] += 1 }
                 logger.info("\(message)")
                 afterChange(snapshot)
                 return ControlResponse(ok: true, message: message)
@@ -319,6 +353,8 @@ public final class Daemon: @unchecked Sendable {
     public func shutdown() {
         control?.stop()
         control = nil
+        metrics?.stop()
+        metrics = nil
         for worker in workers { worker.requestStop() }
         for thread in threads { thread.join() }
         threads.removeAll()

@@ -1,7 +1,12 @@
+import Logging
 import MSSPolicy
 import MSSQueue
 import MSSWire
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The current policy, swapped atomically. Workers compare the version once per batch (one atomic
 /// load) and take the lock only when it changed, so the packet path never waits for a writer.
@@ -75,6 +80,11 @@ final class Worker: @unchecked Sendable {
     /// The error that ended the worker, if any.
     let failure = Mutex<QueueError?>(nil)
 
+    /// Called once per batch with its size (the metrics histogram), never per packet.
+    var batchObserver: (@Sendable (Int) -> Void)?
+    /// Rate-limited audit log of clamps and insertions (nil: off).
+    var audit: ClampAudit?
+
     init(socket: QueueSocket, store: PolicyStore, malformedAction: MalformedAction) {
         self.socket = socket
         self.store = store
@@ -110,6 +120,7 @@ final class Worker: @unchecked Sendable {
                 published.withLock { $0.rekey(names: policy.peerNames) }
                 peers = [PeerCounters](repeating: PeerCounters(), count: policy.peerNames.count + 1)
             }
+            batchObserver?(received)
             var counters = LocalCounters()
             counters.batches = 1
             counters.largestBatch = UInt64(received)
@@ -174,6 +185,10 @@ final class Worker: @unchecked Sendable {
             checksumReady: packet.checksumReady)
         let (outcome, peer) = ClampEngine.process(buffer, length: &length, metadata: metadata, policy: policy)
         counters.record(outcome)
+        if let audit, outcome.modifiedPacket {
+            audit.record(outcome, peer: peer >= 0 ? policy.peerNames[peer] : PolicySnapshot.defaultPeerName,
+                         packet: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+        }
         let kind = outcome.kind
         if kind != .notTCP && kind != .notSYN && kind != .fragment {
             let slot = peer + 1
@@ -188,5 +203,53 @@ final class Worker: @unchecked Sendable {
         } else {
             verdicts.append(id: packet.id, verdict: .accept)
         }
+    }
+}
+
+/// One log line per clamp or insertion (peer, addresses, old -> new MSS), at most `perSecond` lines a
+/// second per worker; what is over the limit is counted and reported with the next line.
+final class ClampAudit: @unchecked Sendable {
+    private let logger: Logger
+    private let perSecond: Int
+    private var second: Int = 0
+    private var used = 0
+    private var suppressed = 0
+
+    init(logger: Logger, perSecond: Int) {
+        self.logger = logger
+        self.perSecond = perSecond
+    }
+
+    func record(_ outcome: RewriteOutcome, peer: String, packet: UnsafeRawBufferPointer) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        if now.tv_sec != second {
+            second = now.tv_sec
+            used = 0
+        }
+        guard used < perSecond else {
+            suppressed += 1
+            return
+        }
+        used += 1
+        guard packet.count >= 40 || (packet.count >= 20 && packet[0] >> 4 == 4) else { return }
+        let source: String
+        let destination: String
+        if packet[0] >> 4 == 4 {
+            source = IPv4Prefix.text(IPv4Prefix.load(from: packet, offset: 12))
+            destination = IPv4Prefix.text(IPv4Prefix.load(from: packet, offset: 16))
+        } else {
+            source = IPv6Prefix.text(IPv6Prefix.load(from: packet, offset: 8))
+            destination = IPv6Prefix.text(IPv6Prefix.load(from: packet, offset: 24))
+        }
+        let change: String
+        switch outcome {
+        case .clamped(let from, let to, _): change = "mss \(from) -> \(to)"
+        case .inserted(let mss): change = "mss inserted \(mss)"
+        default: change = "\(outcome.kind)"
+        }
+        let note = suppressed > 0 ? " (\(suppressed) more not logged)" : ""
+        suppressed = 0
+        logger.info("clamp peer=\(peer) \(source) -> \(destination) \(change)\(note)")
     }
 }

@@ -122,6 +122,12 @@ extension MSSClamp {
         @Flag(help: "Keep every capability (debugging only; by default all but CAP_NET_ADMIN are dropped).")
         var keepCapabilities = false
 
+        @Option(help: "Serve Prometheus metrics on HOST:PORT (for example 127.0.0.1:9469).")
+        var metrics: String?
+
+        @Option(help: "Log each clamp (peer, addresses, old -> new MSS), at most N lines per second and worker.")
+        var logClamps: Int = 0
+
         func validate() throws {
             if let batch, !(1...1024).contains(batch) { throw ValidationError("--batch must be within 1-1024") }
             if let queueMaxlen, !(1...1_000_000).contains(queueMaxlen) {
@@ -154,6 +160,8 @@ extension MSSClamp {
             var settings = configuration
             settings.user = user
             settings.dropPrivileges = !keepCapabilities
+            settings.metricsAddress = metrics
+            settings.auditPerSecond = max(0, logClamps)
             let daemon: Daemon
             do {
                 daemon = try Daemon(configuration: settings, logger: logger)

@@ -1,0 +1,43 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Prometheus metrics and the clamp audit log during a lab run.
+@Suite(
+    "Metrics and audit log",
+    .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
+struct MetricsTests {
+    static func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+
+    @Test func countersMoveWhileTheDaemonClamps() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let daemon = try lab.startDaemon(["--mss", "1300", "--queue", "0", "--install-rules", "--metrics", "127.0.0.1:9469", "--log-clamps", "10"])
+        func scrape() throws -> String { try lab.exec(lab.gateway, ["curl", "-s", "--max-time", "5", "http://127.0.0.1:9469/metrics"]) }
+        let before = try scrape()
+        #expect(before.contains("# TYPE mssclamp_outcomes_total counter"), "\(before)")
+        let clampedBefore = Self.value(before, "mssclamp_outcomes_total{outcome=\"clamped\"}") ?? 0
+        for _ in 0..<3 { _ = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4) }
+        let after = try scrape()
+        let clampedAfter = Self.value(after, "mssclamp_outcomes_total{outcome=\"clamped\"}") ?? 0
+        // Three connections: three SYNs and three SYN/ACKs clamped.
+        #expect(clampedAfter - clampedBefore >= 6, "\(after)")
+        #expect((Self.value(after, "mssclamp_peer_packets_total{peer=\"(default)\",outcome=\"clamped\"}") ?? 0) >= 6, "\(after)")
+        #expect(Self.value(after, "mssclamp_queue_dropped_total{queue=\"0\"}") == 0, "\(after)")
+        #expect(Self.value(after, "mssclamp_policy_version") == 1, "\(after)")
+        #expect(after.contains("mssclamp_batch_packets_bucket"), "\(after)")
+        #expect(try lab.run(lab.gateway, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9469/nope"]).output == "404")
+        #expect(daemon.output.contains("clamp peer=(default) 192.0.2.2 -> 203.0.113.2 mss 1460 -> 1300"), "\(daemon.output)")
+        #expect(daemon.stop(signal: SIGTERM, timeout: 3) == 0)
+    }
+}
