@@ -4,7 +4,7 @@
 # The Debian packages the build, the tests, the lab and the benchmarks need.
 MSSCLAMP_PACKAGES=(
     pkg-config libnetfilter-queue-dev libmnl-dev libpcap-dev
-    iptables nftables iproute2 tcpdump netsniff-ng curl ethtool python3 procps
+    iptables nftables iproute2 tcpdump netsniff-ng curl ethtool python3 procps util-linux
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

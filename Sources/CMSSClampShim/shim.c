@@ -98,7 +98,9 @@ int CMSSClampShim_drop_to_net_admin(int change_user, unsigned uid, unsigned gid,
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next.
     for (unsigned cap = 0; cap < 64; cap++) {
         if (cap == keep) continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAPBSET_DROP)"; return -1; }
+        // Already out (under systemd's CapabilityBoundingSet, say) or beyond the kernel's last capability.
+        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) { *step = "prctl(PR_CAPBSET_DROP)"; return -1; }
     }
     if (change_user) {
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) { *step = "prctl(PR_SET_KEEPCAPS)"; return -1; }
