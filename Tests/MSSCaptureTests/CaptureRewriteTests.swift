@@ -190,6 +190,37 @@ struct RewriteCommandTests {
         #expect(summary.clamps["1440->1280"] == 3)
     }
 
+    /// `rewrite --config` applies the daemon's per-peer policy to a capture: the bundled handshakes come
+    /// from 198.51.100.10 (peer "client", 1300) to 203.0.113.20 (no peer: defaults 1400/"none").
+    @Test func policyFileAppliesPerPeer() throws {
+        let config = TemporaryFile(unusedSuffix: ".toml")
+        try """
+            [defaults]
+            mss4 = 1400
+            mss6 = "none"
+
+            [[peer]]
+            name = "client"
+            match = ["198.51.100.10/32"]
+            mss = 1300
+            mss6 = "none"
+            """.write(toFile: config.path, atomically: true, encoding: .utf8)
+        let output = TemporaryFile(unusedSuffix: ".pcap")
+        let input = Repository.root.appendingPathComponent("examples/handshakes.pcap").path
+        let result = try Shell.run([BuiltProducts.mssclamp, "rewrite", "--config", config.path, "--json", input, output.path])
+        #expect(result.status == 0, "\(result.error)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any] ?? [:]
+        // Every IPv4 SYN and SYN/ACK involves the client: 1300 wins over the defaults' 1400. Eight MSS
+        // options in seven packets (one SYN carries two).
+        #expect((json["clamps"] as? [String: Int])?["1460->1300"] == 8, "\(result.output)")
+        let peers = json["peers"] as? [String: [String: Int]] ?? [:]
+        #expect(peers["client"]?["clamped"] == 7 && peers["client"]?["inserted"] == 2, "\(peers)")
+        // IPv6: no clamp anywhere, so exempt.
+        #expect((json["outcomes"] as? [String: Int])?["exempt"] == 3, "\(result.output)")
+        let bad = try Shell.run([BuiltProducts.mssclamp, "rewrite", "--config", "/nonexistent.toml", input, output.path])
+        #expect(bad.status == 65 && bad.error.contains("/nonexistent.toml"), "\(bad.error)")
+    }
+
     @Test func exitCodes() throws {
         let input = try writeCapture([Fixtures.linuxSYN], dlt: 12)
         let output = TemporaryFile(unusedSuffix: ".pcap")
