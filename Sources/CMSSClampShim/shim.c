@@ -93,11 +93,11 @@ int CMSSClampShim_peer_uid(int fd, unsigned *uid) {
     return 0;
 }
 
-int CMSSClampShim_drop_to_net_admin(int change_user, unsigned uid, unsigned gid, const char **step) {
-    const unsigned keep = CAP_NET_ADMIN;
+int CMSSClampShim_drop_capabilities(unsigned long long keep, int change_user, unsigned uid, unsigned gid,
+                                    const char **step) {
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next.
     for (unsigned cap = 0; cap < 64; cap++) {
-        if (cap == keep) continue;
+        if (keep & (1ULL << cap)) continue;
         // Already out (under systemd's CapabilityBoundingSet, say) or beyond the kernel's last capability.
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) continue;
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) { *step = "prctl(PR_CAPBSET_DROP)"; return -1; }
@@ -110,10 +110,14 @@ int CMSSClampShim_drop_to_net_admin(int change_user, unsigned uid, unsigned gid,
     }
     struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
     struct __user_cap_data_struct data[2] = { { 0 }, { 0 } };
-    data[0].effective = data[0].permitted = data[0].inheritable = 1u << keep;
+    data[0].effective = data[0].permitted = data[0].inheritable = (unsigned)(keep & 0xffffffffULL);
+    data[1].effective = data[1].permitted = data[1].inheritable = (unsigned)(keep >> 32);
     if (syscall(SYS_capset, &header, data) != 0) { *step = "capset"; return -1; }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAP_AMBIENT_CLEAR_ALL)"; return -1; }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, keep, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAP_AMBIENT_RAISE)"; return -1; }
+    for (unsigned cap = 0; cap < 64; cap++) {
+        if (!(keep & (1ULL << cap))) continue;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAP_AMBIENT_RAISE)"; return -1; }
+    }
     if (change_user) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     return 0;
 }

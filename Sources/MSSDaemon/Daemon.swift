@@ -164,9 +164,14 @@ public final class Daemon: @unchecked Sendable {
         // iptables/nft runs, which inherit it as an ambient capability). Capabilities are per thread, so
         // this runs before any other thread exists (Foundation's Process starts some for the rules).
         if configuration.dropPrivileges {
+            // iptables-legacy's tools need CAP_NET_RAW besides CAP_NET_ADMIN; a daemon that manages its
+            // rules with them keeps it (the nf_tables variant needs CAP_NET_ADMIN only).
+            let legacy = configuration.installRules && IptablesVariant.fromInstalledCommand() == .legacy
             do {
-                try Privileges.dropToNetAdmin(user: configuration.user)
-                logger.info("privileges dropped: CAP_NET_ADMIN only\(configuration.user.map { ", running as \($0)" } ?? "")")
+                try Privileges.dropToNetAdmin(user: configuration.user, extra: legacy ? Privileges.netRaw : 0)
+                logger.info(
+                    "privileges dropped: CAP_NET_ADMIN only\(legacy ? " (and CAP_NET_RAW, which iptables-legacy needs to update and remove the rules)" : "")\(configuration.user.map { ", running as \($0)" } ?? "")"
+                )
             } catch {
                 logger.error("\(error.message)")
                 workers.removeAll()
@@ -426,9 +431,13 @@ final class SignalWaiter {
 
 /// Root or CAP_NET_ADMIN.
 public enum Privileges {
+    /// CAP_NET_RAW (13): iptables-legacy's tools open a raw socket.
+    public static let netRaw: UInt64 = 1 << 13
+
     /// Keeps only CAP_NET_ADMIN (effective, permitted, inheritable, ambient; everything else also out of
-    /// the bounding set) and, with `user`, takes that user's identity. Called once the queues are bound.
-    public static func dropToNetAdmin(user: String?) throws(DaemonError) {
+    /// the bounding set), plus `extra`, and, with `user`, takes that user's identity. Called once the
+    /// queues are bound.
+    public static func dropToNetAdmin(user: String?, extra: UInt64 = 0) throws(DaemonError) {
         var uid: UInt32 = 0
         var gid: UInt32 = 0
         if let user {
@@ -439,7 +448,7 @@ public enum Privileges {
             gid = entry.pointee.pw_gid
         }
         var step: UnsafePointer<CChar>? = nil
-        guard CMSSClampShim_drop_to_net_admin(user == nil ? 0 : 1, uid, gid, &step) == 0 else {
+        guard CMSSClampShim_drop_capabilities(netAdmin | extra, user == nil ? 0 : 1, uid, gid, &step) == 0 else {
             let call = step.map { String(cString: $0) } ?? "?"
             throw DaemonError(message: "cannot drop privileges (\(call)): \(String(cString: strerror(errno)))", exitCode: 71)
         }

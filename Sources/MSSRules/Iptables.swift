@@ -13,6 +13,21 @@ public enum IptablesVariant: String, Sendable {
     case nft
     case legacy
 
+    /// The variant from where the `iptables` command resolves to (xtables-nft-multi or
+    /// xtables-legacy-multi, through Debian's alternatives), without running anything: the daemon asks
+    /// before it drops capabilities, when no other thread may exist yet. nil when it cannot tell.
+    public static func fromInstalledCommand() -> IptablesVariant? {
+        if let forced = ProcessInfo.processInfo.environment["MSSCLAMP_IPTABLES"] { return IptablesVariant(rawValue: forced) }
+        for directory in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+            guard let resolved = realpath(directory + "/iptables", nil) else { continue }
+            defer { free(resolved) }
+            let target = String(cString: resolved)
+            if target.contains("legacy") { return .legacy }
+            if target.contains("nft") { return .nft }
+        }
+        return nil
+    }
+
     /// Reads `iptables -V`: "iptables v1.8.9 (nf_tables)" or "(legacy)".
     /// `MSSCLAMP_IPTABLES=nft|legacy` overrides the detection (for hosts whose `iptables` alternative
     /// points elsewhere than the rules in use, and for tests that exercise both).

@@ -54,4 +54,22 @@ struct PrivilegeTests {
         let rules = try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"])
         #expect(!rules.contains("MSSCLAMP"), "\(rules)")
     }
+
+    /// iptables-legacy's tools open a raw socket: a daemon that manages legacy rules keeps CAP_NET_RAW as
+    /// well, and nothing else, so it can still remove them on exit.
+    @Test func legacyIptablesAlsoKeepsNetRaw() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let daemon = try lab.startDaemon(["--mss", "1300", "--queue", "0", "--install-rules"], environment: ["MSSCLAMP_IPTABLES=legacy"])
+        #expect(daemon.waitForOutput(timeout: 5) { $0.contains("privileges dropped") }, "\(daemon.output)")
+        let fields = Self.status(daemon.pid)
+        #expect(fields["CapEff"] == "0000000000003000", "\(fields)")
+        #expect(fields["CapBnd"] == "0000000000003000", "\(fields)")
+        let mss = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4)
+        #expect(mss.maxseg + (mss.timestamps ? 12 : 0) == 1300)
+        #expect(daemon.stop(signal: SIGTERM, timeout: 3) == 0, "\(daemon.output)")
+        #expect(daemon.output.contains("rules removed"), "\(daemon.output)")
+        #expect(!(try lab.exec(lab.gateway, ["iptables-legacy-save", "-t", "mangle"])).contains("MSSCLAMP"))
+    }
 }

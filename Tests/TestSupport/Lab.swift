@@ -81,10 +81,11 @@ public final class Lab: @unchecked Sendable {
     }
 
     /// Starts `mssclamp run` on the gateway and waits until it says it is clamping.
-    public func startDaemon(_ arguments: [String]) throws -> BackgroundProcess {
+    public func startDaemon(_ arguments: [String], environment: [String] = []) throws -> BackgroundProcess {
         // Every lab's daemon gets its own control socket: tests run in parallel.
         let socket = arguments.contains("--control-socket") ? [] : ["--control-socket", controlSocket]
-        let process = try spawn(gateway, [BuiltProducts.mssclamp, "run"] + arguments + socket)
+        let command = (environment.isEmpty ? [] : ["env"] + environment) + [BuiltProducts.mssclamp, "run"]
+        let process = try spawn(gateway, command + arguments + socket)
         guard process.waitForOutput(timeout: 20, { $0.contains("clamping on queue") || !process.isRunning }),
             process.isRunning
         else {

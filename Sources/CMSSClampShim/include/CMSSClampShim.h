@@ -45,10 +45,11 @@ uint16_t CMSSClampShim_nfqueue_verdict_type(void);
 /// which Swift's Glibc import does not define). Returns 0 on success, -1 with errno set.
 int CMSSClampShim_peer_uid(int fd, unsigned *uid);
 
-/// Drops every capability except CAP_NET_ADMIN for good: the bounding set, then (with change_user) the
-/// identity (keeping capabilities across setuid), then permitted/effective/inheritable, and finally
-/// raises CAP_NET_ADMIN as ambient so the iptables/nft tools the daemon runs keep it. The capability
-/// syscalls have no glibc wrappers (libcap is not a dependency). Returns 0, or -1 with errno set and
-/// *step naming the call that failed.
-int CMSSClampShim_drop_to_net_admin(int change_user, unsigned uid, unsigned gid, const char **step);
+/// Drops every capability not in `keep` (a mask of capability bits, CAP_NET_ADMIN at least) for good: the
+/// bounding set, then (with change_user) the identity (keeping capabilities across setuid), then
+/// permitted/effective/inheritable, and finally raises the kept ones as ambient so the iptables/nft tools
+/// the daemon runs keep them. The capability syscalls have no glibc wrappers (libcap is not a
+/// dependency). Returns 0, or -1 with errno set and *step naming the call that failed.
+int CMSSClampShim_drop_capabilities(unsigned long long keep, int change_user, unsigned uid, unsigned gid,
+                                    const char **step);
 #endif
