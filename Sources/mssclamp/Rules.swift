@@ -119,6 +119,12 @@ extension MSSClamp {
             @Option(help: "iptables (the default), nftables or nft-map.")
             var backend: RuleBackend = .iptables
 
+            @Option(name: .customLong("config"), help: "Accepted so the same command line works for every subcommand; removing needs no policy.")
+            var configPath: String?
+
+            @Option(help: "Accepted and ignored, as --config.")
+            var mss: Int?
+
             func run() throws {
                 switch backend {
                 case .iptables:
