@@ -10,8 +10,10 @@ struct MSSClamp: ParsableCommand {
         commandName: "mssclamp",
         abstract: "Userspace TCP MSS clamping for Linux VPN servers and routers.",
         discussion: """
-            Exit codes: 0 ok, 64 usage, 65 bad data or config, 66 input missing, 69 unavailable \
-            (no root, no kernel support, queue taken), 70 internal, 73 cannot write output.
+            Exit codes: 0 ok, 1 `rules verify` found differences, 2 `probe` found a PMTUD black hole, \
+            64 usage, 65 bad data or config, 66 input missing, 67 no such --user, 69 unavailable (no root, \
+            no kernel support, queue taken, no daemon), 70 internal, 71 system error, 73 cannot write \
+            output, 77 permission denied (the control socket is root-only).
             """,
         subcommands: [Run.self, Rewrite.self, Rules.self, Check.self, Peer.self, Stats.self, Reload.self, Calc.self, Probe.self])
 }
