@@ -22,8 +22,10 @@ let package = Package(
 
         // The policy: ceilings per family (and per peer), the decision for each packet, the clamp engine.
         .target(name: "MSSPolicy", dependencies: ["MSSWire"]),
+        // The one place that starts other programs: posix_spawn, poll, deadlines; no Foundation Process.
+        .target(name: "MSSProcess"),
         // iptables/ip6tables rule rendering, apply, remove.
-        .target(name: "MSSRules", dependencies: ["MSSPolicy"]),
+        .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess"]),
 
         // libnetfilter_queue + libmnl for binding and configuring queues; the shim for what Swift cannot import.
         .systemLibrary(
@@ -70,6 +72,7 @@ let package = Package(
         .testTarget(name: "MSSWireTests", dependencies: ["MSSWire", "WireFixtures"]),
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
+        .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -1,4 +1,4 @@
-import Foundation
+import MSSProcess
 
 /// A failure of the rule tooling, with what the operator needs to act on it.
 public struct RuleError: Error, Sendable, CustomStringConvertible {
@@ -14,54 +14,37 @@ public struct RuleError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Runs the firewall tools (iptables-restore, iptables-save, nft) with input on stdin.
+/// Runs the firewall tools (iptables-restore, iptables-save, nft) with input on stdin, through
+/// `ChildProcess`: no call can hang past its timeout or end the caller with SIGPIPE.
 public enum ToolRunner {
-    public struct Result: Sendable {
-        public var status: Int32
-        public var output: String
-        public var error: String
-    }
+    public typealias Result = ChildResult
+
+    /// Seconds a firewall tool gets before it is killed; a tool stuck on the xtables lock or a wedged
+    /// netlink socket must not take the daemon with it.
+    public static let defaultTimeout = 20.0
 
     /// Runs `arguments[0]` found on PATH (or /usr/sbin, /sbin) with `input` on stdin.
-    public static func run(_ arguments: [String], input: String? = nil) throws(RuleError) -> Result {
-        guard let executable = locate(arguments[0]) else {
-            throw RuleError("\(arguments[0]) is not installed (Debian package: \(package(for: arguments[0])))", exitCode: 69)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        let stdout = Pipe()
-        let stderr = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    public static func run(_ arguments: [String], input: String? = nil, timeout: Double = defaultTimeout)
+        throws(RuleError) -> Result
+    {
         do {
-            try process.run()
+            let result = try ChildProcess.run(arguments, input: input.map { Array($0.utf8) }, timeout: timeout)
+            if result.status != 0 && result.inputCut && result.error.isEmpty {
+                var annotated = result
+                annotated.error = "\(arguments[0]) exited \(result.status) without reading all of its input"
+                return annotated
+            }
+            return result
         } catch {
-            throw RuleError("cannot run \(executable): \(error)")
+            switch error {
+            case .notFound(let name):
+                throw RuleError("\(name) is not installed (Debian package: \(package(for: name)))", exitCode: 69)
+            case .timedOut:
+                throw RuleError(error.description, exitCode: 69)
+            case .spawn:
+                throw RuleError(error.description, exitCode: 71)
+            }
         }
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try? stdin.fileHandleForWriting.close()
-        }
-        // Read both pipes before waiting, so a large iptables-save cannot fill a pipe and block.
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let error = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-            error: String(decoding: error, as: UTF8.self))
-    }
-
-    static func locate(_ name: String) -> String? {
-        if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin"] {
-            let candidate = directory + "/" + name
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
     }
 
     static func package(for tool: String) -> String { tool.hasPrefix("nft") ? "nftables" : "iptables" }
