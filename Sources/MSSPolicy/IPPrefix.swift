@@ -49,16 +49,31 @@ public struct IPv4Prefix: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses "a.b.c.d" strictly: four decimal parts 0-255, no leading zeros (which some tools read as octal).
     public static func parseAddress(_ text: Substring) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
+        var utf8 = Array(text.utf8)[...]
+        return parseAddress(&utf8, whole: true)
+    }
+
+    /// The dotted quad at the start of `bytes` (all of it with `whole`); consumes what it read.
+    static func parseAddress(_ bytes: inout ArraySlice<UInt8>, whole: Bool) -> UInt32? {
         var value: UInt32 = 0
-        for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), part.allSatisfy(\.isNumber),
-                part.count == 1 || part.first != "0", let byte = UInt32(part), byte <= 255
-            else { return nil }
+        for part in 0..<4 {
+            if part > 0 {
+                guard bytes.first == UInt8(ascii: ".") else { return nil }
+                bytes = bytes.dropFirst()
+            }
+            var digits = 0
+            var byte: UInt32 = 0
+            var first: UInt8 = 0
+            while let next = bytes.first, next >= 0x30 && next <= 0x39, digits < 3 {
+                if digits == 0 { first = next }
+                byte = byte * 10 + UInt32(next - 0x30)
+                digits += 1
+                bytes = bytes.dropFirst()
+            }
+            guard digits > 0, byte <= 255, digits == 1 || first != UInt8(ascii: "0") else { return nil }
             value = value << 8 | byte
         }
-        return value
+        return !whole || bytes.isEmpty ? value : nil
     }
 
     public var description: String { "\(Self.text(address))/\(length)" }
@@ -117,41 +132,70 @@ public struct IPv6Prefix: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses RFC 4291 text: eight groups, "::" once, an embedded dotted quad at the end.
     public static func parseAddress(_ text: Substring) -> UInt128? {
-        guard !text.isEmpty, text.allSatisfy(\.isASCII) else { return nil }
-        var groups: [UInt16] = []
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 45 else { return nil }
+        var head: [UInt16] = []
         var tail: [UInt16] = []
         var compressed = false
-        let halves = text.components(separatedByString: "::")
-        guard halves.count <= 2 else { return nil }
-        func parseGroups(_ part: Substring, allowEmbedded: Bool) -> [UInt16]? {
-            if part.isEmpty { return [] }
-            var result: [UInt16] = []
-            let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
-            for (index, piece) in pieces.enumerated() {
-                if index == pieces.count - 1, allowEmbedded, piece.contains(".") {
-                    guard let v4 = IPv4Prefix.parseAddress(piece) else { return nil }
-                    result += [UInt16(v4 >> 16), UInt16(v4 & 0xffff)]
-                    continue
-                }
-                guard (1...4).contains(piece.count), let value = UInt16(piece, radix: 16) else { return nil }
-                result.append(value)
-            }
-            return result
-        }
-        if halves.count == 2 {
+        var index = 0
+        let count = bytes.count
+        let colon = UInt8(ascii: ":")
+        if bytes[0] == colon {
+            guard count >= 2, bytes[1] == colon else { return nil }
             compressed = true
-            guard let head = parseGroups(halves[0], allowEmbedded: false),
-                let end = parseGroups(halves[1], allowEmbedded: true)
-            else { return nil }
-            groups = head
-            tail = end
-            // "::" stands for at least one zero group.
-            guard groups.count + tail.count <= 7 else { return nil }
-        } else {
-            guard let all = parseGroups(halves[0], allowEmbedded: true), all.count == 8 else { return nil }
-            groups = all
+            index = 2
         }
-        if compressed { groups += [UInt16](repeating: 0, count: 8 - groups.count - tail.count) + tail }
+        while index < count {
+            // One piece: up to four hex digits, or a dotted quad that ends the address.
+            var end = index
+            var dotted = false
+            while end < count && bytes[end] != colon {
+                if bytes[end] == UInt8(ascii: ".") { dotted = true }
+                end += 1
+            }
+            if dotted {
+                guard end == count else { return nil }
+                var slice = bytes[index..<end]
+                guard let v4 = IPv4Prefix.parseAddress(&slice, whole: true) else { return nil }
+                if compressed { tail += [UInt16(v4 >> 16), UInt16(v4 & 0xffff)] } else { head += [UInt16(v4 >> 16), UInt16(v4 & 0xffff)] }
+                index = end
+                break
+            }
+            guard (1...4).contains(end - index) else { return nil }
+            var value: UInt16 = 0
+            for byte in bytes[index..<end] {
+                let digit: UInt16
+                switch byte {
+                case 0x30...0x39: digit = UInt16(byte - 0x30)
+                case 0x41...0x46: digit = UInt16(byte - 0x41 + 10)
+                case 0x61...0x66: digit = UInt16(byte - 0x61 + 10)
+                default: return nil
+                }
+                value = value << 4 | digit
+            }
+            if compressed { tail.append(value) } else { head.append(value) }
+            index = end
+            guard index < count else { break }
+            // At a colon: "::" (once), or a separator that must be followed by a piece.
+            if index + 1 < count && bytes[index + 1] == colon {
+                guard !compressed else { return nil }
+                compressed = true
+                index += 2
+            } else {
+                index += 1
+                guard index < count else { return nil }
+            }
+            guard head.count + tail.count <= 8 else { return nil }
+        }
+        var groups: [UInt16]
+        if compressed {
+            // "::" stands for at least one zero group.
+            guard head.count + tail.count <= 7 else { return nil }
+            groups = head + [UInt16](repeating: 0, count: 8 - head.count - tail.count) + tail
+        } else {
+            guard head.count == 8 else { return nil }
+            groups = head
+        }
         return groups.reduce(UInt128(0)) { $0 << 16 | UInt128($1) }
     }
 
@@ -201,19 +245,5 @@ public enum IPPrefix: Sendable, Hashable, CustomStringConvertible {
         case .v4(let prefix): prefix.description
         case .v6(let prefix): prefix.description
         }
-    }
-}
-
-extension Substring {
-    /// Splits on a multi-character separator without Foundation.
-    func components(separatedByString separator: String) -> [Substring] {
-        var result: [Substring] = []
-        var rest = self
-        while let range = rest.firstRange(of: separator) {
-            result.append(rest[..<range.lowerBound])
-            rest = rest[range.upperBound...]
-        }
-        result.append(rest)
-        return result
     }
 }

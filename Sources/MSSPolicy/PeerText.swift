@@ -36,7 +36,7 @@ extension PeerDefinition {
     {
         var table = TOMLTable(name: "peer", line: 0)
         for (key, value) in entries {
-            table.entries.append(TOMLEntry(key: key, value: TOMLValue(kind: value, line: 0), line: 0))
+            table.append(TOMLEntry(key: key, value: TOMLValue(kind: value, line: 0), line: 0))
         }
         var reader = PolicyReader(file: source)
         let peer = reader.readPeer(table)

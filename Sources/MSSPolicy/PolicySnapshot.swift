@@ -32,6 +32,8 @@ public final class PolicySnapshot: Sendable {
     public let defaults: Ceilings
     /// Insert an MSS option into SYNs that carry none.
     public let insertMissing: Bool
+    /// Drop malformed SYNs instead of accepting them unmodified.
+    public let dropMalformed: Bool
     /// Compiled peers in index order (file peers, then live peers).
     public let peers: [CompiledPeer]
     /// The definitions behind `peers`, same order.
@@ -70,6 +72,7 @@ public final class PolicySnapshot: Sendable {
         self.version = version
         defaults = configuration.defaults
         insertMissing = configuration.insertMissing
+        dropMalformed = configuration.dropMalformed
         definitions = all
         peerNames = all.map(\.name)
         var missing: [String] = []

@@ -1,0 +1,39 @@
+/// Settings given on the command line. Each one that is set replaces the file's value, when the daemon
+/// starts and again at every reload, so `--no-fail-open` stays in force after a SIGHUP.
+public struct PolicyOverrides: Sendable, Hashable {
+    public var insertMissing: Bool?
+    public var dropMalformed: Bool?
+    public var failOpen: Bool?
+    public var cpuFanout: Bool?
+    /// "N" or "N-M".
+    public var queueNumbers: String?
+    public var hooks: [String]?
+    public var maxlen: Int?
+    public var batch: Int?
+    public var controlSocket: String?
+
+    public init() {}
+
+    /// `configuration` with the overrides in place.
+    public func applied(to configuration: PolicyConfiguration) -> PolicyConfiguration {
+        var result = configuration
+        if let insertMissing { result.insertMissing = insertMissing }
+        if let dropMalformed { result.dropMalformed = dropMalformed }
+        if let failOpen { result.queue.failOpen = failOpen }
+        if let cpuFanout { result.queue.cpuFanout = cpuFanout }
+        if let queueNumbers { result.queue.num = queueNumbers }
+        if let hooks { result.queue.hooks = hooks }
+        if let maxlen { result.queue.maxlen = maxlen }
+        if let batch { result.queue.batch = batch }
+        if let controlSocket { result.controlSocket = controlSocket }
+        return result
+    }
+}
+
+/// The queue settings in force when neither the command line nor the file gives them.
+public enum QueueDefaults {
+    /// A SYN the queue cannot take is accepted (and met by the kernel safety net) rather than dropped.
+    public static let failOpen = true
+    public static let maxlen = 4096
+    public static let batch = 64
+}
