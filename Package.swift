@@ -73,7 +73,8 @@ let package = Package(
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
-        .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures"]),
+        .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon"]),
+        .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "mssclamp"]),

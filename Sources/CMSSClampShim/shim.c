@@ -93,6 +93,8 @@ int CMSSClampShim_peer_uid(int fd, unsigned *uid) {
     return 0;
 }
 
+int CMSSClampShim_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
+
 int CMSSClampShim_drop_capabilities(unsigned long long keep, int change_user, unsigned uid, unsigned gid,
                                     const char **step) {
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next.

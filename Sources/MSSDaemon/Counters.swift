@@ -91,6 +91,12 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var largestBatch: UInt64 = 0
     /// Per peer name; "(default)" for packets no peer claimed.
     public var peers: [String: PeerCounters] = [:]
+    /// Times a worker's loop did not turn for longer than a second (stopped, starved or stuck process),
+    /// and how long in all: SYNs queued meanwhile waited.
+    public var workerStalls: UInt64 = 0
+    public var stallMilliseconds: UInt64 = 0
+    /// Packets given their verdict while stopping, after the queue left the path.
+    public var drained: UInt64 = 0
 
     public init() {}
 
@@ -128,6 +134,9 @@ public struct Statistics: Sendable, Hashable, Codable {
         dropped &+= other.dropped
         batches &+= other.batches
         largestBatch = max(largestBatch, other.largestBatch)
+        workerStalls &+= other.workerStalls
+        stallMilliseconds &+= other.stallMilliseconds
+        drained &+= other.drained
         for (peer, counters) in other.peers { peers[peer, default: PeerCounters()].add(counters) }
     }
 }

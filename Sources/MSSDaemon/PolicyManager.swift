@@ -18,18 +18,29 @@ public final class PolicyManager: Sendable {
     public let store: PolicyStore
     /// The policy file, if the daemon was started with one.
     public let path: String?
+    /// Command-line settings applied on top of every file read.
+    public let overrides: PolicyOverrides
     private let state: Mutex<State>
     private let interfaceIndex: @Sendable (String) -> UInt32?
 
     public init(
-        configuration: PolicyConfiguration, path: String?,
+        configuration: PolicyConfiguration, path: String?, overrides: PolicyOverrides = PolicyOverrides(),
         interfaceIndex: @escaping @Sendable (String) -> UInt32? = PolicySnapshot.systemInterfaceIndex
     ) throws(PolicyError) {
         self.path = path
+        self.overrides = overrides
         self.interfaceIndex = interfaceIndex
+        let configuration = overrides.applied(to: configuration)
         let snapshot = try PolicySnapshot(version: 1, configuration: configuration, interfaceIndex: interfaceIndex)
         store = PolicyStore(snapshot)
         state = Mutex(State(configuration: configuration, version: 1))
+    }
+
+    /// What a reload changed: the snapshot now in force and the configurations before and after.
+    public struct Reloaded: Sendable {
+        public var snapshot: PolicySnapshot
+        public var previous: PolicyConfiguration
+        public var current: PolicyConfiguration
     }
 
     public var configuration: PolicyConfiguration { state.withLock { $0.configuration } }
@@ -49,13 +60,32 @@ public final class PolicyManager: Sendable {
     }
 
     /// Rereads the policy file. On any error the running policy stays and the error is returned.
-    public func reload() throws(PolicyError) -> PolicySnapshot {
+    /// - Parameter allowEmpty: accept a file that would take away every peer, or one with nothing in it.
+    ///   Without it such a file (a truncated write by configuration management, say) is refused: an
+    ///   operator who means it says so (`mssclamp reload --allow-empty`).
+    public func reload(allowEmpty: Bool = false) throws(PolicyError) -> Reloaded {
         guard let path else {
             throw PolicyError([PolicyDiagnostic(file: "(none)", line: 0, key: "", message: "no policy file to reload (started without --config)")])
         }
-        let configuration = try PolicyConfiguration.load(path: path)
-        return try state.withLock { (state) throws(PolicyError) -> PolicySnapshot in
-            try publish(&state, configuration: configuration, live: state.live)
+        let configuration = overrides.applied(to: try PolicyConfiguration.load(path: path))
+        // Compiled outside the lock: a large file takes a moment, and peer changes need not wait for it.
+        let previous = state.withLock { $0.configuration }
+        if !allowEmpty {
+            if configuration.isEmptyDocument && !previous.isEmptyDocument {
+                throw PolicyError([PolicyDiagnostic(
+                    file: path, line: 0, key: "",
+                    message: "the file is empty: refused, since a truncated file would reset every setting to its default; if that is meant, run `mssclamp reload --allow-empty`")])
+            }
+            if configuration.peers.isEmpty && !previous.peers.isEmpty {
+                throw PolicyError([PolicyDiagnostic(
+                    file: path, line: 0, key: "",
+                    message: "the file has no peers, the running policy has \(previous.peers.count): refused, since an empty or truncated file would drop every peer; if that is meant, run `mssclamp reload --allow-empty`")])
+            }
+        }
+        return try state.withLock { (state) throws(PolicyError) -> Reloaded in
+            let previous = state.configuration
+            let snapshot = try publish(&state, configuration: configuration, live: state.live)
+            return Reloaded(snapshot: snapshot, previous: previous, current: configuration)
         }
     }
 
@@ -106,7 +136,7 @@ public final class PolicyManager: Sendable {
             if !text.hasSuffix("\n") && !text.isEmpty { text += "\n" }
             text += "\n# added with `mssclamp peer add`, saved with `mssclamp peer save`\n"
             text += state.live.map(\.tomlText).joined(separator: "\n")
-            let configuration = try PolicyConfiguration.parse(text, file: path)
+            let configuration = overrides.applied(to: try PolicyConfiguration.parse(text, file: path))
             let temporary = path + ".mssclamp-save"
             do {
                 try text.write(toFile: temporary, atomically: false, encoding: .utf8)
@@ -128,9 +158,10 @@ public final class PolicyManager: Sendable {
     }
 
     /// Re-resolves interface names (tunnel interfaces come and go with new indexes); publishes a new
-    /// snapshot only when an index changed. Returns it, or nil when nothing changed.
+    /// snapshot only when an index changed. Returns it, or nil when nothing changed. Skipped (nil) while
+    /// another change holds the policy, so the main loop never waits behind a large reload.
     public func refreshInterfaces() -> PolicySnapshot? {
-        state.withLock { state in
+        state.withLockIfAvailable { state -> PolicySnapshot? in
             let current = store.snapshot
             let names = Set(current.definitions.flatMap { [$0.inInterface, $0.outInterface].compactMap { $0 } })
             guard !names.isEmpty else { return nil }
@@ -142,22 +173,6 @@ public final class PolicyManager: Sendable {
             }
             guard changed else { return nil }
             return try? publish(&state, configuration: state.configuration, live: state.live)
-        }
-    }
-}
-
-extension PolicyConfiguration {
-    /// Reads and validates a policy file.
-    public static func load(path: String) throws(PolicyError) -> PolicyConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            let reason =
-                !FileManager.default.fileExists(atPath: path) ? "no such file"
-                : !FileManager.default.isReadableFile(atPath: path) ? "permission denied" : error.localizedDescription
-            throw PolicyError([PolicyDiagnostic(file: path, line: 0, key: "", message: "cannot read the file: \(reason)")])
-        }
-        return try parse(text, file: path)
+        } ?? nil
     }
 }

@@ -25,6 +25,8 @@ extension Statistics {
         lines.append("  " + pad("dropped", 14) + right(dropped) + "  (malformed, drop configured)")
         lines.append("  " + pad("verdict_errors", 14) + right(verdictErrors))
         lines.append("  " + pad("batches", 14) + right(batches) + "  (largest \(largestBatch))")
+        lines.append("  " + pad("stalls", 14) + right(workerStalls) + "  (\(stallMilliseconds) ms in all: SYNs waited)")
+        lines.append("  " + pad("drained", 14) + right(drained) + "  (verdicted while stopping)")
         if !peers.isEmpty {
             lines.append("  per peer           seen   clamped  already_low  inserted  malformed")
             for (name, counters) in peers.sorted(by: { $0.key < $1.key }) {

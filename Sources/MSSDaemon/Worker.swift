@@ -30,14 +30,6 @@ public final class PolicyStore: Sendable {
     }
 }
 
-/// What a worker does with packets it cannot parse.
-public enum MalformedAction: String, Sendable, Codable {
-    /// Accept unmodified (the default: a clamp daemon must not become a firewall).
-    case accept
-    /// Drop them.
-    case drop
-}
-
 /// What a worker publishes after every batch, under its own lock.
 struct PublishedCounters {
     /// Running sums in the same fixed-size form the worker counts in: adding a batch is a few additions,
@@ -46,16 +38,37 @@ struct PublishedCounters {
     /// Per-peer totals of the current policy, indexed like `names` (index 0: no peer, the defaults).
     var peerTotals: [PeerCounters] = [PeerCounters()]
     var names: [String] = [PolicySnapshot.defaultPeerName]
-    /// Totals of peers from earlier policy versions, by name.
+    /// Totals of peers from earlier policy versions, by name: at most `retiredLimit` names, the oldest
+    /// beyond it summed under `retiredName`, so peers that come and go (a connect script adding one per
+    /// client) leave a bounded trail.
     var retired: [String: PeerCounters] = [:]
+    /// Names in `retired`, oldest first.
+    var retiredOrder: [String] = []
+
+    static let retiredLimit = 1000
+    static let retiredName = "(retired)"
 
     /// Starts counting against a new policy's peer list; what was counted so far stays, by name.
     mutating func rekey(names newNames: [String]) {
+        let current = Set(newNames)
         for (index, counters) in peerTotals.enumerated() where counters.seen > 0 {
-            retired[names[index], default: PeerCounters()].add(counters)
+            let name = names[index]
+            if retired[name] == nil && name != Self.retiredName { retiredOrder.append(name) }
+            retired[name, default: PeerCounters()].add(counters)
+        }
+        // A peer that is back in the policy counts under its name again, with its history.
+        var returning: [String: PeerCounters] = [:]
+        for name in current where retired[name] != nil { returning[name] = retired.removeValue(forKey: name) }
+        if !returning.isEmpty { retiredOrder.removeAll { returning[$0] != nil } }
+        while retiredOrder.count > Self.retiredLimit {
+            let oldest = retiredOrder.removeFirst()
+            if let counters = retired.removeValue(forKey: oldest) {
+                retired[Self.retiredName, default: PeerCounters()].add(counters)
+            }
         }
         names = [PolicySnapshot.defaultPeerName] + newNames
         peerTotals = [PeerCounters](repeating: PeerCounters(), count: names.count)
+        for (index, name) in names.enumerated() { if let counters = returning[name] { peerTotals[index] = counters } }
     }
 
     var statistics: Statistics {
@@ -75,29 +88,50 @@ final class Worker: @unchecked Sendable {
     let socket: QueueSocket
     private let store: PolicyStore
     private let stop: Atomic<Bool>
-    private let malformedAction: MalformedAction
+    private let draining = Atomic(false)
     private let published = Mutex(PublishedCounters())
     /// The error that ended the worker, if any.
     let failure = Mutex<QueueError?>(nil)
+    /// Monotonic milliseconds of the last turn of the receive loop: the watchdog pings systemd only
+    /// while every worker's heartbeat is fresh.
+    let heartbeat = Atomic<Int64>(0)
+    /// Turns of the loop that came more than `stallThreshold` ms after the previous one (the process was
+    /// stopped, starved or stuck), and their total length.
+    let stalls = Atomic<UInt64>(0)
+    let stallMilliseconds = Atomic<UInt64>(0)
+    /// Packets verdicted after `beginDrain`.
+    let drained = Atomic<UInt64>(0)
+    /// Set when `run` returns.
+    let finished = Atomic(false)
+    /// A gap between two turns of the loop that counts as a stall: the receive timeout plus a second.
+    let stallThreshold: Int64
 
     /// Called once per batch with its size (the metrics histogram), never per packet.
     var batchObserver: (@Sendable (Int) -> Void)?
     /// Rate-limited audit log of clamps and insertions (nil: off).
     var audit: ClampAudit?
 
-    init(socket: QueueSocket, store: PolicyStore, malformedAction: MalformedAction) {
+    init(socket: QueueSocket, store: PolicyStore) {
         self.socket = socket
         self.store = store
-        self.malformedAction = malformedAction
         stop = Atomic(false)
+        stallThreshold = Int64(socket.configuration.receiveTimeoutMilliseconds) + 1000
+        heartbeat.store(monotonicMilliseconds(), ordering: .relaxed)
     }
 
     var statistics: Statistics { published.withLock { $0.statistics } }
 
+    /// Ends the loop at its next turn, whatever is queued (used when the queue never went live).
     func requestStop() { stop.store(true, ordering: .relaxed) }
 
-    /// The receive loop; returns when asked to stop (within the socket's receive timeout) or on an error.
+    /// Ends the loop once the queue is empty: call after `socket.bypass()`, so that nothing new arrives
+    /// and every packet the kernel still holds gets its verdict before the socket closes.
+    func beginDrain() { draining.store(true, ordering: .releasing) }
+
+    /// The receive loop; returns when asked to stop (within the socket's receive timeout), when draining
+    /// finds the queue empty, or on an error.
     func run() {
+        defer { finished.store(true, ordering: .releasing) }
         // Local, not a stored property: no dynamic exclusivity checks on the packet path.
         var verdicts = VerdictBatch(queue: socket.queue)
         var policy = store.snapshot
@@ -106,6 +140,7 @@ final class Worker: @unchecked Sendable {
         var peers = [PeerCounters](repeating: PeerCounters(), count: policy.peerNames.count + 1)
         var touched: [Int] = []
         touched.reserveCapacity(4096)
+        var lastTurn = monotonicMilliseconds()
         while !stop.load(ordering: .relaxed) {
             let received: Int
             do {
@@ -114,7 +149,19 @@ final class Worker: @unchecked Sendable {
                 failure.withLock { $0 = error }
                 return
             }
-            guard received > 0 else { continue }
+            let now = monotonicMilliseconds()
+            if now - lastTurn > stallThreshold {
+                stalls.add(1, ordering: .relaxed)
+                stallMilliseconds.add(UInt64(now - lastTurn), ordering: .relaxed)
+            }
+            lastTurn = now
+            heartbeat.store(now, ordering: .relaxed)
+            let isDraining = draining.load(ordering: .acquiring)
+            // Draining: a receive that timed out means the kernel holds nothing more for this queue.
+            guard received > 0 else {
+                if isDraining { return }
+                continue
+            }
             if store.currentVersion != policy.version {
                 policy = store.snapshot
                 published.withLock { $0.rekey(names: policy.peerNames) }
@@ -152,6 +199,7 @@ final class Worker: @unchecked Sendable {
                 failure.withLock { $0 = error }
                 return
             }
+            if isDraining { drained.add(counters.packets, ordering: .relaxed) }
             published.withLock { state in
                 state.totals.accumulate(counters)
                 for index in touched where peers[index].seen > 0 {
@@ -197,59 +245,11 @@ final class Worker: @unchecked Sendable {
         }
         if outcome.modifiedPacket {
             verdicts.append(id: packet.id, verdict: .accept, payload: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
-        } else if kind == .malformed && malformedAction == .drop {
+        } else if kind == .malformed && policy.dropMalformed {
             counters.dropped &+= 1
             verdicts.append(id: packet.id, verdict: .drop)
         } else {
             verdicts.append(id: packet.id, verdict: .accept)
         }
-    }
-}
-
-/// One log line per clamp or insertion (peer, addresses, old -> new MSS), at most `perSecond` lines a
-/// second per worker; what is over the limit is counted and reported with the next line.
-final class ClampAudit: @unchecked Sendable {
-    private let logger: Logger
-    private let perSecond: Int
-    private var second: Int = 0
-    private var used = 0
-    private var suppressed = 0
-
-    init(logger: Logger, perSecond: Int) {
-        self.logger = logger
-        self.perSecond = perSecond
-    }
-
-    func record(_ outcome: RewriteOutcome, peer: String, packet: UnsafeRawBufferPointer) {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        if now.tv_sec != second {
-            second = now.tv_sec
-            used = 0
-        }
-        guard used < perSecond else {
-            suppressed += 1
-            return
-        }
-        used += 1
-        guard packet.count >= 40 || (packet.count >= 20 && packet[0] >> 4 == 4) else { return }
-        let source: String
-        let destination: String
-        if packet[0] >> 4 == 4 {
-            source = IPv4Prefix.text(IPv4Prefix.load(from: packet, offset: 12))
-            destination = IPv4Prefix.text(IPv4Prefix.load(from: packet, offset: 16))
-        } else {
-            source = IPv6Prefix.text(IPv6Prefix.load(from: packet, offset: 8))
-            destination = IPv6Prefix.text(IPv6Prefix.load(from: packet, offset: 24))
-        }
-        let change: String
-        switch outcome {
-        case .clamped(let from, let to, _): change = "mss \(from) -> \(to)"
-        case .inserted(let mss): change = "mss inserted \(mss)"
-        default: change = "\(outcome.kind)"
-        }
-        let note = suppressed > 0 ? " (\(suppressed) more not logged)" : ""
-        suppressed = 0
-        logger.info("clamp peer=\(peer) \(source) -> \(destination) \(change)\(note)")
     }
 }

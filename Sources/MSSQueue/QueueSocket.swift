@@ -9,8 +9,10 @@ import CNetfilterQueue
 public struct QueueConfiguration: Sendable, Hashable {
     /// Packets the kernel holds for this queue before overflowing (NFQA_CFG_QUEUE_MAXLEN).
     public var maximumLength: UInt32 = 4096
-    /// Accept packets when the queue overflows instead of dropping them (NFQA_CFG_F_FAIL_OPEN).
-    public var failOpen = false
+    /// Accept packets when the queue overflows instead of dropping them (NFQA_CFG_F_FAIL_OPEN). On by
+    /// default: a SYN accepted unclamped reaches the kernel safety net; a dropped one costs the client a
+    /// retransmission second (docs/operations.md).
+    public var failOpen = true
     /// Datagrams taken per recvmmsg.
     public var batchSize = 64
     /// SO_RCVBUFFORCE in bytes; a burst waits here while a batch is processed.
@@ -135,10 +137,35 @@ public final class QueueSocket {
         }
     }
 
-    /// Sends one NFQNL_MSG_CONFIG message built by `fill`, asks for an acknowledgement and waits for it.
-    /// A packet that arrives before the acknowledgement (the queue is live from the bind on) is accepted
-    /// unmodified at once, so it is never left waiting.
-    private func sendConfiguration(_ fill: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws(QueueError) {
+    /// Changes the queue length and fail-open while a worker receives on this socket (a reload, a stop).
+    /// Sent without asking for an acknowledgement, since the worker owns the receive side: nfnetlink
+    /// applies a configuration synchronously inside the send, so it is in force when this returns. A
+    /// refusal would reach the worker as an error message (counted as a verdict error).
+    public func reconfigure(maximumLength: UInt32, failOpen: Bool) throws(QueueError) {
+        try sendConfiguration(acknowledged: false) { header in
+            nfq_nlmsg_cfg_put_qmaxlen(header, maximumLength)
+            var flags = UInt32(NFQA_CFG_F_GSO)
+            if failOpen { flags |= UInt32(NFQA_CFG_F_FAIL_OPEN) }
+            let mask = UInt32(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN)
+            mnl_attr_put_u32(header, UInt16(NFQA_CFG_FLAGS.rawValue), flags.bigEndian)
+            mnl_attr_put_u32(header, UInt16(NFQA_CFG_MASK.rawValue), mask.bigEndian)
+        }
+    }
+
+    /// Takes the queue out of the packet path without closing it: length 0 with fail-open, so the kernel
+    /// accepts every new packet at once (it continues to the next hook: the kernel safety net) instead of
+    /// queuing it, while the packets already queued still wait for their verdicts. Closing the socket
+    /// instead would make the kernel drop them (nfqnl_flush with NF_DROP).
+    public func bypass() throws(QueueError) {
+        try reconfigure(maximumLength: 0, failOpen: true)
+    }
+
+    /// Sends one NFQNL_MSG_CONFIG message built by `fill`; with `acknowledged`, asks for an
+    /// acknowledgement and waits for it. A packet that arrives before the acknowledgement (the queue is
+    /// live from the bind on) is accepted unmodified at once, so it is never left waiting.
+    private func sendConfiguration(acknowledged: Bool = true, _ fill: (UnsafeMutablePointer<nlmsghdr>) -> Void)
+        throws(QueueError)
+    {
         let request = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 8)
         defer { request.deallocate() }
         request.initializeMemory(as: UInt8.self, repeating: 0)
@@ -147,12 +174,13 @@ public final class QueueSocket {
                                          Int32(NFQNL_MSG_CONFIG.rawValue), UInt32(queue)) else {
             throw QueueError(.configure, errno: ENOMEM, queue: queue)
         }
-        header.pointee.nlmsg_flags |= UInt16(NLM_F_ACK)
+        if acknowledged { header.pointee.nlmsg_flags |= UInt16(NLM_F_ACK) }
         header.pointee.nlmsg_seq = sequence
         fill(header)
         guard mnl_socket_sendto(socket, header, Int(header.pointee.nlmsg_len)) >= 0 else {
             throw QueueError(.configure, errno: errno, queue: queue)
         }
+        guard acknowledged else { return }
         var early = VerdictBatch(queue: queue)
         while true {
             let received = mnl_socket_recvfrom(socket, slots.baseAddress, Self.slotSize)

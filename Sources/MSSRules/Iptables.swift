@@ -94,6 +94,9 @@ public enum IptablesRules {
         /// The whole mangle section, for rollback.
         public var mangleSection: String = ""
 
+        /// A mangle table without mssclamp's chain or jumps.
+        public static let empty = Installed(parsing: "", chain: RuleSpec.defaultChain)
+
         public init(parsing save: String, chain: String) {
             var inMangle = false
             var section: [String] = []
@@ -154,16 +157,6 @@ public enum IptablesRules {
             }
         }
         return lines
-    }
-
-    /// The complete rules for one family as an iptables-restore script from an empty mangle table (what
-    /// `mssclamp rules show` prints).
-    public static func showScript(_ spec: RuleSpec, family: IPTablesFamily) -> String {
-        var lines = ["*mangle", ":\(spec.chain) - [0:0]"]
-        lines += spec.hooks.map { jump($0, chain: spec.chain) }
-        lines += chainRules(spec, family: family)
-        lines.append("COMMIT")
-        return lines.joined(separator: "\n") + "\n"
     }
 
     /// A script that removes every jump to the chain and the chain itself; nil when nothing is installed.

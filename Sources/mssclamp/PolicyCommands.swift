@@ -3,17 +3,29 @@ import Foundation
 import MSSDaemon
 import MSSPolicy
 
-/// `--socket PATH` for the commands that talk to a running daemon.
+/// `--socket PATH` and `--timeout` for the commands that talk to a running daemon.
 struct ControlSocketOption: ParsableArguments {
     @Option(name: .customLong("socket"), help: "The daemon's control socket.")
     var path: String = PolicyConfiguration.defaultControlSocket
 
-    func send(_ request: ControlRequest) throws -> ControlResponse {
+    @Option(help: "Seconds to wait for the daemon's answer (default: 10; reload: 120).")
+    var timeout: Double?
+
+    func send(_ request: ControlRequest, defaultTimeout: Double = 10) throws -> ControlResponse {
         let response: ControlResponse
         do {
-            response = try ControlClient.send(request, to: path)
+            response = try ControlClient.send(request, to: path, timeout: timeout ?? defaultTimeout)
         } catch {
-            throw fail(error.description, code: error.exitCode)
+            var stderr = StandardError()
+            print("mssclamp: error: \(error.description)", to: &stderr)
+            // A stopped or stuck daemon cannot answer, but the kernel can say what waits in its queues.
+            let queues = KernelQueueStatus.read()
+            if error.exitCode == 69, !queues.isEmpty {
+                for queue in queues {
+                    print("  kernel queue \(queue.queue): waiting \(queue.waiting), queue_dropped \(queue.queueDropped), user_dropped \(queue.userDropped)", to: &stderr)
+                }
+            }
+            throw ExitCode(error.exitCode)
         }
         guard response.ok else { throw fail(response.error ?? "the daemon refused the request", code: 65) }
         return response
@@ -160,9 +172,34 @@ extension MSSClamp {
 
             @OptionGroup var socket: ControlSocketOption
 
+            /// Every peer, asked for page by page; starts over (up to three times) when the policy changes
+            /// between pages, so the list is one version's.
+            func fetch() throws -> (peers: [PeerReport], last: ControlResponse) {
+                for _ in 0..<3 {
+                    var peers: [PeerReport] = []
+                    var version: UInt64?
+                    var consistent = true
+                    while true {
+                        var request = ControlRequest(command: .peerList)
+                        request.offset = peers.count
+                        request.limit = 1000
+                        let response = try socket.send(request)
+                        if let version, response.policyVersion != version {
+                            consistent = false
+                            break
+                        }
+                        version = response.policyVersion
+                        let page = response.peers ?? []
+                        peers += page
+                        if page.isEmpty || peers.count >= (response.total ?? peers.count) { return (peers, response) }
+                    }
+                    if consistent { break }
+                }
+                throw fail("the policy kept changing while the peers were listed; try again", code: 75)
+            }
+
             func run() throws {
-                let response = try socket.send(ControlRequest(command: .peerList))
-                let peers = response.peers ?? []
+                let (peers, response) = try fetch()
                 if json {
                     try printJSON(peers)
                     return
@@ -220,12 +257,21 @@ extension MSSClamp {
 
     struct Reload: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Reread the running daemon's policy file (as SIGHUP does), and print the result.")
+            abstract: "Reread the running daemon's policy file (as SIGHUP does), and print the result.",
+            discussion: """
+                A file that would take away every peer, or an empty one (a truncated write), is refused unless \
+                --allow-empty says it is meant. Keys that only a restart can change are named.
+                """)
+
+        @Flag(help: "Accept a file without peers (or an empty one) although the running policy has some.")
+        var allowEmpty = false
 
         @OptionGroup var socket: ControlSocketOption
 
         func run() throws {
-            print(try socket.send(ControlRequest(command: .reload)).message ?? "ok")
+            var request = ControlRequest(command: .reload)
+            request.allowEmpty = allowEmpty
+            print(try socket.send(request, defaultTimeout: 120).message ?? "ok")
         }
     }
 }

@@ -25,11 +25,17 @@ extension MSSClamp {
         @Argument(help: "Output pcap file.")
         var output: String
 
+        func validate() throws {
+            if !ceilings.hasPolicy { throw ValidationError("give --config FILE or --mss N") }
+        }
+
         func run() throws {
-            let policy = try ceilings.policy()
+            var overrides = PolicyOverrides()
+            ceilings.addOverrides(to: &overrides)
+            let policy = try compile(overrides.applied(to: try ceilings.configuration()))
             let names = policy.peerNames
             let summary: CaptureSummary
-            do {
+            do throws(CaptureError) {
                 summary = try CaptureRewriter.rewrite(input: input, output: output) { buffer, length in
                     // Offline there are no interfaces or marks: peers that need them do not match.
                     let (outcome, peer) = ClampEngine.process(

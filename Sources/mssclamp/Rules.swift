@@ -13,7 +13,8 @@ enum RuleBackend: String, ExpressibleByArgument, CaseIterable {
     case nftMap = "nft-map"
 }
 
-/// Options every `rules` subcommand that renders rules takes.
+/// Options every `rules` subcommand takes, so one command line works for show, apply, verify and
+/// remove alike.
 struct RuleOptions: ParsableArguments {
     @Option(help: "iptables (the default), nftables (needs CONFIG_NFT_QUEUE) or nft-map (kernel-only, static peers).")
     var backend: RuleBackend = .iptables
@@ -21,20 +22,14 @@ struct RuleOptions: ParsableArguments {
     @OptionGroup var ceilings: CeilingOptions
     @OptionGroup var queueOptions: QueueOptions
 
-    /// The policy and the spec of the NFQUEUE rules for it.
+    /// The policy in force (file or --mss, with the command line's settings over it) and the spec of the
+    /// rules for it.
     func resolve() throws -> (configuration: PolicyConfiguration, spec: RuleSpec) {
-        let configuration = try ceilings.configuration()
-        let snapshot: PolicySnapshot
-        do {
-            snapshot = try PolicySnapshot(version: 1, configuration: configuration)
-        } catch {
-            throw fail(error.description, code: 65)
-        }
-        let spec = RuleSpec(
-            queues: queueOptions.queueRange(configuration.queue), lowest: snapshot.lowestCeilings,
-            insertMissing: snapshot.insertMissing, hooks: queueOptions.hookList(configuration.queue),
-            cpuFanout: queueOptions.fanout(configuration.queue))
-        return (configuration, spec)
+        var overrides = PolicyOverrides()
+        ceilings.addOverrides(to: &overrides)
+        queueOptions.addOverrides(to: &overrides)
+        let configuration = overrides.applied(to: try ceilings.configuration())
+        return (configuration, RuleSpec(queue: configuration.queue, policy: try compile(configuration)))
     }
 
     /// The nft script for the nftables or nft-map backend.
@@ -74,10 +69,11 @@ extension MSSClamp {
                 let (configuration, spec) = try options.resolve()
                 switch options.backend {
                 case .iptables:
+                    // Exactly the scripts `apply` runs on a host without mssclamp's rules.
                     print("# iptables-restore --noflush")
-                    print(IptablesRules.showScript(spec, family: .ipv4), terminator: "")
+                    print(IptablesRules.applyScript(spec, family: .ipv4, installed: .empty), terminator: "")
                     print("# ip6tables-restore --noflush")
-                    print(IptablesRules.showScript(spec, family: .ipv6), terminator: "")
+                    print(IptablesRules.applyScript(spec, family: .ipv6, installed: .empty), terminator: "")
                 case .nftables, .nftMap:
                     let (script, notes) = try options.nftScript(configuration, spec)
                     print("# nft -f -")
@@ -114,19 +110,14 @@ extension MSSClamp {
         }
 
         struct Remove: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove every rule mssclamp installed, leaving no residue.")
+            static let configuration = CommandConfiguration(
+                abstract: "Remove every rule mssclamp installed, leaving no residue.",
+                discussion: "Takes every option `apply` takes, so the same command line works; removing needs no policy.")
 
-            @Option(help: "iptables (the default), nftables or nft-map.")
-            var backend: RuleBackend = .iptables
-
-            @Option(name: .customLong("config"), help: "Accepted so the same command line works for every subcommand; removing needs no policy.")
-            var configPath: String?
-
-            @Option(help: "Accepted and ignored, as --config.")
-            var mss: Int?
+            @OptionGroup var options: RuleOptions
 
             func run() throws {
-                switch backend {
+                switch options.backend {
                 case .iptables:
                     let iptables = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
                     try ruleStep { () throws(RuleError) in try iptables.remove(chain: RuleSpec.defaultChain) }
@@ -227,14 +218,10 @@ extension MSSClamp {
                     throw fail("not replacing: \(result.untranslated.count) rule(s) could not be translated (see above); nothing was changed", code: 65)
                 }
                 guard !result.translated.isEmpty else { throw fail("no TCPMSS rules to replace", code: 65) }
-                let snapshot: PolicySnapshot
-                do { snapshot = try PolicySnapshot(version: 1, configuration: configuration) } catch {
-                    throw fail(error.description, code: 65)
-                }
-                let spec = RuleSpec(
-                    queues: queueOptions.queueRange(configuration.queue), lowest: snapshot.lowestCeilings,
-                    insertMissing: snapshot.insertMissing, hooks: queueOptions.hookList(configuration.queue),
-                    cpuFanout: queueOptions.fanout(configuration.queue))
+                var overrides = PolicyOverrides()
+                queueOptions.addOverrides(to: &overrides)
+                let effective = overrides.applied(to: configuration)
+                let spec = RuleSpec(queue: effective.queue, policy: try compile(effective))
                 var deleting: [IPTablesFamily: [String]] = [:]
                 for item in result.translated { deleting[item.rule.family, default: []].append(item.rule.text) }
                 let backend = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }

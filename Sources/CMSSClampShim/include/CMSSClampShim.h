@@ -45,6 +45,10 @@ uint16_t CMSSClampShim_nfqueue_verdict_type(void);
 /// which Swift's Glibc import does not define). Returns 0 on success, -1 with errno set.
 int CMSSClampShim_peer_uid(int fd, unsigned *uid);
 
+/// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK (accept4 needs _GNU_SOURCE): the connection can never leak
+/// into a child started by another thread at the same moment. Returns the fd or -1 with errno.
+int CMSSClampShim_accept(int fd);
+
 /// Drops every capability not in `keep` (a mask of capability bits, CAP_NET_ADMIN at least) for good: the
 /// bounding set, then (with change_user) the identity (keeping capabilities across setuid), then
 /// permitted/effective/inheritable, and finally raises the kept ones as ambient so the iptables/nft tools

@@ -1,0 +1,137 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Errors of the control socket, for the client and the server.
+public struct ControlError: Error, CustomStringConvertible {
+    public var description: String
+    public var exitCode: Int32
+}
+
+/// The client side, used by `mssclamp peer`, `mssclamp stats` and `mssclamp reload`.
+public enum ControlClient {
+    /// An answer may be long (`stats --json` with many peers); anything beyond this is not an answer.
+    static let maxResponseBytes = 512 << 20
+
+    /// Sends one request and waits up to `timeout` seconds for the answer.
+    public static func send(_ request: ControlRequest, to path: String, timeout: Double = 10) throws(ControlError)
+        -> ControlResponse
+    {
+        let fd = try connect(path)
+        defer { close(fd) }
+        guard let data = try? JSONEncoder().encode(request) else {
+            throw ControlError(description: "cannot encode the request", exitCode: 70)
+        }
+        let deadline = monotonicMilliseconds() + Int64(timeout * 1000)
+        guard write(fd, [UInt8](data) + [0x0a], deadline: deadline) else {
+            throw ControlError(description: "the daemon on \(path) did not take the request: \(String(cString: strerror(errno)))", exitCode: 69)
+        }
+        let line: [UInt8]
+        switch readLine(fd, deadline: deadline, limit: maxResponseBytes) {
+        case .line(let bytes):
+            line = bytes
+        case .timedOut:
+            throw ControlError(
+                description: "no answer from the daemon on \(path) within \(ChildTimeText.seconds(timeout)) s: it is busy (a large reload?), stopped or stuck; the policy in force is unchanged until it answers (see its log)",
+                exitCode: 69)
+        case .closed:
+            throw ControlError(description: "the daemon on \(path) closed the connection without an answer", exitCode: 69)
+        case .tooLong:
+            throw ControlError(description: "the daemon's answer is larger than \(maxResponseBytes >> 20) MiB", exitCode: 70)
+        }
+        do {
+            return try JSONDecoder().decode(ControlResponse.self, from: Data(line))
+        } catch {
+            throw ControlError(description: "unreadable answer from the daemon (\(line.count) bytes)", exitCode: 70)
+        }
+    }
+
+    static func connect(_ path: String) throws(ControlError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ControlError(description: "socket(AF_UNIX): \(String(cString: strerror(errno)))", exitCode: 71) }
+        var address = try address(path)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let code = errno
+            close(fd)
+            let hint = code == EACCES ? " (root only)" : code == ENOENT || code == ECONNREFUSED ? " (is `mssclamp run` running?)" : ""
+            throw ControlError(description: "cannot connect to \(path): \(String(cString: strerror(code)))\(hint)", exitCode: code == EACCES ? 77 : 69)
+        }
+        return fd
+    }
+
+    static func address(_ path: String) throws(ControlError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            throw ControlError(description: "control socket path is longer than \(capacity - 1) bytes: \(path)", exitCode: 64)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return address
+    }
+
+    enum LineResult {
+        case line([UInt8])
+        case timedOut
+        case closed
+        case tooLong
+    }
+
+    /// Reads up to the first newline, waiting with poll until the deadline.
+    static func readLine(_ fd: Int32, deadline: Int64, limit: Int) -> LineResult {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var searched = 0
+        while true {
+            let left = deadline - monotonicMilliseconds()
+            guard left > 0 else { return .timedOut }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(clamping: left))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            guard count > 0 else { return data.isEmpty ? .closed : .line(data) }
+            data += buffer[0..<count]
+            if let newline = data[searched...].firstIndex(of: 0x0a) { return .line(Array(data[..<newline])) }
+            searched = data.count
+            if data.count > limit { return .tooLong }
+        }
+    }
+
+    /// Writes everything before the deadline; false on an error (EPIPE included: never a signal).
+    static func write(_ fd: Int32, _ bytes: [UInt8], deadline: Int64) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let left = deadline - monotonicMilliseconds()
+            guard left > 0 else { return false }
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&poller, 1, Int32(clamping: left)) > 0 else { continue }
+            let sent = bytes.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            }
+            if sent > 0 {
+                offset += sent
+            } else if sent < 0 && (errno == EAGAIN || errno == EINTR) {
+                continue
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+}
+
+/// "10", "2.5": seconds for messages.
+enum ChildTimeText {
+    static func seconds(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(value) }
+}

@@ -1,0 +1,102 @@
+import CMSSClampShim
+import Foundation
+import MSSPolicy
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The control socket's server: a Unix stream socket, root-only (its directory 0700, the socket 0600,
+/// and the peer's uid checked with SO_PEERCRED), served by a `RequestServer`: clients are handled
+/// concurrently, each with deadlines and a size limit, so none can stall or end the daemon.
+final class ControlServer: @unchecked Sendable {
+    let path: String
+    private let server: RequestServer
+
+    /// Requests are one line of JSON; a `peer add` is well under a kilobyte.
+    static let limits = ServerLimits(maxRequestBytes: 64 << 10, maxClients: 512, requestSeconds: 5, responseSeconds: 10)
+
+    /// Creates the directory (0700) and binds the socket (0600). A socket file left by a dead daemon is
+    /// replaced; one a running daemon answers on is not.
+    init(path: String, handler: @escaping @Sendable (ControlRequest) -> ControlResponse) throws(ControlError) {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+                throw ControlError(description: "cannot create \(directory): \(String(cString: strerror(errno)))", exitCode: 73)
+            }
+        } else if info.st_mode & S_IFMT != S_IFDIR {
+            throw ControlError(description: "cannot use \(path): \(directory) is not a directory", exitCode: 73)
+        }
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw ControlError(description: "\(path) exists and is not a socket; remove it or choose another --control-socket", exitCode: 73)
+            }
+            // Only a connect tells a live daemon from a stale file. The probe sends nothing and closes:
+            // a daemon on the other end sees a client that hung up, which it survives.
+            if let fd = try? ControlClient.connect(path) {
+                close(fd)
+                throw ControlError(description: "control socket \(path) is in use by another mssclamp", exitCode: 69)
+            }
+            unlink(path)
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ControlError(description: "socket(AF_UNIX): \(String(cString: strerror(errno)))", exitCode: 71) }
+        var address = try ControlClient.address(path)
+        // Created 0600 from the start: no window in which others could connect.
+        let oldMask = umask(0o177)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(oldMask)
+        guard bound == 0, listen(fd, 128) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw ControlError(description: "cannot listen on \(path): \(message)", exitCode: 73)
+        }
+        chmod(path, 0o600)
+        let tooLarge = Self.encode(ControlResponse(ok: false, error: "request larger than \(Self.limits.maxRequestBytes) bytes"))
+        do {
+            server = try RequestServer(
+                name: "control", listener: fd, limits: Self.limits,
+                framing: { bytes in
+                    guard let newline = bytes.firstIndex(of: 0x0a) else { return .incomplete }
+                    return .complete(length: newline)
+                },
+                tooLarge: tooLarge,
+                credentials: { client in
+                    var uid: UInt32 = 0
+                    return ClientCredentials(uid: CMSSClampShim_peer_uid(client, &uid) == 0 ? uid : nil)
+                },
+                handler: { request, client in
+                    guard let uid = client.uid, uid == 0 || uid == geteuid() else {
+                        return Self.encode(ControlResponse(ok: false, error: "the control socket is root-only"))
+                    }
+                    guard let decoded = try? JSONDecoder().decode(ControlRequest.self, from: Data(request)) else {
+                        return Self.encode(ControlResponse(ok: false, error: "unreadable request"))
+                    }
+                    return Self.encode(handler(decoded))
+                })
+        } catch {
+            close(fd)
+            unlink(path)
+            throw ControlError(description: error.message, exitCode: error.exitCode)
+        }
+    }
+
+    /// A response as one line.
+    static func encode(_ response: ControlResponse) -> [UInt8] {
+        guard let data = try? JSONEncoder().encode(response) else {
+            return Array(#"{"ok":false,"error":"the daemon could not encode its answer"}"#.utf8) + [0x0a]
+        }
+        return [UInt8](data) + [0x0a]
+    }
+
+    func start() { server.start() }
+
+    func stop() {
+        server.stop()
+        unlink(path)
+    }
+}

@@ -1,0 +1,67 @@
+import MSSPolicy
+import MSSQueue
+import MSSRules
+
+/// Everything `mssclamp run` needs.
+public struct DaemonConfiguration: Sendable {
+    /// The policy as read (the file, or the defaults --mss made), before the command line's overrides.
+    public var policy: PolicyConfiguration
+    /// The policy file, reread on SIGHUP (nil: the policy came from --mss).
+    public var policyPath: String?
+    /// Settings given on the command line; they win over the file's at start and at every reload.
+    public var overrides = PolicyOverrides()
+    /// Add the NFQUEUE rules on start and remove them on exit.
+    public var installRules: Bool
+    /// Drop every capability but CAP_NET_ADMIN once the queues are bound (default on).
+    public var dropPrivileges = true
+    /// Also become this user (keeping CAP_NET_ADMIN).
+    public var user: String?
+    /// Serve Prometheus metrics on HOST:PORT.
+    public var metricsAddress: String?
+    /// Log at most this many clamps per second and worker (0: none).
+    public var auditPerSecond = 0
+    /// Socket buffer and receive timeout of the queues (the rest comes from the policy's [queue]).
+    public var socketTuning = QueueConfiguration()
+
+    public init(policy: PolicyConfiguration, policyPath: String? = nil, overrides: PolicyOverrides = PolicyOverrides(), installRules: Bool = false) {
+        self.policy = policy
+        self.policyPath = policyPath
+        self.overrides = overrides
+        self.installRules = installRules
+    }
+
+    /// The policy in force at start: the file's settings with the command line's on top.
+    public var effective: PolicyConfiguration { overrides.applied(to: policy) }
+
+    public var queues: QueueRange { effective.queue.range }
+    public var hooks: [Hook] { effective.queue.hookList }
+
+    /// How each queue is bound: length, fail-open and batch from the settings in force.
+    public var queue: QueueConfiguration {
+        let settings = effective.queue
+        var queue = socketTuning
+        queue.maximumLength = UInt32(settings.maxlen ?? QueueDefaults.maxlen)
+        queue.failOpen = settings.failOpen ?? QueueDefaults.failOpen
+        queue.batchSize = settings.batch ?? QueueDefaults.batch
+        return queue
+    }
+
+    /// The control socket, nil for "none".
+    public var controlSocket: String? {
+        let path = effective.controlSocket
+        return path == "none" ? nil : path
+    }
+
+    /// The rules for a policy snapshot: the queue settings the daemon started with (changing them needs
+    /// a restart) and the snapshot's ceilings.
+    public func ruleSpec(_ snapshot: PolicySnapshot) -> RuleSpec {
+        RuleSpec(queue: effective.queue, policy: snapshot)
+    }
+}
+
+/// A failure that ends the daemon, with its exit code (sysexits).
+public struct DaemonError: Error, CustomStringConvertible {
+    public var message: String
+    public var exitCode: Int32
+    public var description: String { message }
+}

@@ -1,0 +1,143 @@
+import Logging
+import MSSPolicy
+import MSSRules
+import Synchronization
+
+/// Every change to the running policy, whoever asks for it (SIGHUP, `mssclamp reload`, `peer add`): it
+/// applies the change, keeps the rules and the queues' settings in step, logs it and counts it. Nothing
+/// here holds a lock while the firewall tools run.
+final class PolicyChanges: @unchecked Sendable {
+    let policy: PolicyManager
+    private let rules: RuleKeeper?
+    private let logger: Logger
+    private let ruleSpec: @Sendable (PolicySnapshot) -> RuleSpec
+    private let applyQueueSettings: @Sendable (_ maxlen: UInt32, _ failOpen: Bool) -> Void
+    /// Changes by result ("reload_ok", "reload_rejected", "peer_add", ...), for the metrics.
+    private let counts = Mutex<[String: UInt64]>([:])
+
+    init(
+        policy: PolicyManager, rules: RuleKeeper?, logger: Logger,
+        ruleSpec: @escaping @Sendable (PolicySnapshot) -> RuleSpec,
+        applyQueueSettings: @escaping @Sendable (_ maxlen: UInt32, _ failOpen: Bool) -> Void
+    ) {
+        self.policy = policy
+        self.rules = rules
+        self.logger = logger
+        self.ruleSpec = ruleSpec
+        self.applyQueueSettings = applyQueueSettings
+    }
+
+    var changeCounts: [String: UInt64] { counts.withLock { $0 } }
+
+    private func count(_ key: String) { counts.withLock { $0[key, default: 0] += 1 } }
+
+    /// Rereads the policy file; a bad file is logged and the running policy stays.
+    func reload(allowEmpty: Bool) -> ControlResponse {
+        let reloaded: PolicyManager.Reloaded
+        do {
+            reloaded = try policy.reload(allowEmpty: allowEmpty)
+        } catch {
+            count("reload_rejected")
+            for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
+            logger.error("reload rejected; the running policy (version \(policy.store.currentVersion)) stays")
+            return ControlResponse(ok: false, error: error.description + "\nreload rejected; the running policy stays")
+        }
+        count("reload_ok")
+        let snapshot = reloaded.snapshot
+        var lines = [
+            "policy reloaded from \(policy.path ?? "-"): version \(snapshot.version), defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s)"
+        ]
+        logger.info("\(lines[0])")
+        lines += applySettings(from: reloaded.previous, to: reloaded.current)
+        lines += afterChange(snapshot)
+        return ControlResponse(ok: true, message: lines.joined(separator: "\n"))
+    }
+
+    /// The `[queue]`, `[control]` and `[defaults]` keys of a reload: applied where the running daemon
+    /// can, named where only a restart can.
+    private func applySettings(from old: PolicyConfiguration, to new: PolicyConfiguration) -> [String] {
+        var lines: [String] = []
+        if old.queue.failOpen != new.queue.failOpen || old.queue.maxlen != new.queue.maxlen {
+            let failOpen = new.queue.failOpen ?? QueueDefaults.failOpen
+            let maxlen = UInt32(new.queue.maxlen ?? QueueDefaults.maxlen)
+            applyQueueSettings(maxlen, failOpen)
+            let line = "queue settings applied: maxlen \(maxlen), fail-open \(failOpen ? "on" : "off")"
+            logger.info("\(line)")
+            lines.append(line)
+        }
+        var restart: [String] = []
+        func compare<T: Equatable>(_ key: String, _ a: T?, _ b: T?, _ text: (T?) -> String) {
+            if a != b { restart.append("\(key) (\(text(a)) -> \(text(b)))") }
+        }
+        compare("queue.num", old.queue.num, new.queue.num) { $0 ?? "default" }
+        compare("queue.batch", old.queue.batch, new.queue.batch) { $0.map(String.init) ?? "default" }
+        compare("queue.hooks", old.queue.hooks, new.queue.hooks) { $0?.joined(separator: ",") ?? "default" }
+        compare("queue.cpu_fanout", old.queue.cpuFanout, new.queue.cpuFanout) { $0.map { "\($0)" } ?? "default" }
+        compare("control.socket", old.controlSocket, new.controlSocket) { $0 ?? "" }
+        if !restart.isEmpty {
+            let line = "needs a restart to take effect (the running values stay): \(restart.joined(separator: ", "))"
+            logger.warning("\(line)")
+            lines.append(line)
+        }
+        return lines
+    }
+
+    func addPeer(_ fields: LivePeerFields, replace: Bool) -> ControlResponse {
+        do {
+            let definition = try fields.definition()
+            let snapshot = try policy.add(definition, replace: replace)
+            let message = "peer \"\(definition.name)\" added (live): \(definition.ceiling.summary); policy version \(snapshot.version)"
+            count("peer_add")
+            logger.info("\(message)")
+            return ControlResponse(ok: true, message: ([message] + afterChange(snapshot)).joined(separator: "\n"))
+        } catch {
+            return ControlResponse(ok: false, error: error.description)
+        }
+    }
+
+    func removePeer(_ name: String) -> ControlResponse {
+        do {
+            let snapshot = try policy.remove(name: name)
+            let message = "peer \"\(name)\" removed; policy version \(snapshot.version)"
+            count("peer_remove")
+            logger.info("\(message)")
+            return ControlResponse(ok: true, message: ([message] + afterChange(snapshot)).joined(separator: "\n"))
+        } catch {
+            return ControlResponse(ok: false, error: error.description)
+        }
+    }
+
+    func save() -> ControlResponse {
+        do {
+            let count = try policy.save()
+            let message = count == 0 ? "no live peers to save" : "\(count) live peer(s) appended to \(policy.path ?? "-"); they are file peers now"
+            logger.info("\(message)")
+            return ControlResponse(ok: true, message: message)
+        } catch {
+            return ControlResponse(ok: false, error: error.description)
+        }
+    }
+
+    /// Interface indexes changed (the main loop's periodic check).
+    func interfacesChanged(_ snapshot: PolicySnapshot) {
+        logger.info("interface indexes changed; policy version \(snapshot.version)")
+        _ = afterChange(snapshot)
+    }
+
+    /// Keeps the rules in step with the policy; returns what it did, for the answer.
+    private func afterChange(_ snapshot: PolicySnapshot) -> [String] {
+        warnMissingInterfaces(snapshot)
+        guard let rules else {
+            logger.info(
+                "lowest ceilings now \(describe(snapshot.lowestCeilings)); rules applied with `mssclamp rules apply` were made for the file's policy: reapply them if the lowest ceiling went down")
+            return []
+        }
+        return rules.update(to: ruleSpec(snapshot)).map { [$0] } ?? []
+    }
+
+    func warnMissingInterfaces(_ snapshot: PolicySnapshot) {
+        for name in snapshot.missingInterfaces {
+            logger.warning("interface \(name) does not exist (yet); peers naming it match nothing until it appears")
+        }
+    }
+}

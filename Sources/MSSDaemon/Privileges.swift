@@ -1,0 +1,66 @@
+import CMSSClampShim
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Root or CAP_NET_ADMIN.
+public enum Privileges {
+    /// CAP_NET_RAW (13): iptables-legacy's tools open a raw socket.
+    public static let netRaw: UInt64 = 1 << 13
+
+    /// Keeps only CAP_NET_ADMIN (effective, permitted, inheritable, ambient; everything else also out of
+    /// the bounding set), plus `extra`, and, with `user`, takes that user's identity. Called once the
+    /// queues are bound.
+    public static func dropToNetAdmin(user: String?, extra: UInt64 = 0) throws(DaemonError) {
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+        if let user {
+            guard let entry = getpwnam(user) else {
+                throw DaemonError(message: "--user \(user): no such user", exitCode: 67)
+            }
+            uid = entry.pointee.pw_uid
+            gid = entry.pointee.pw_gid
+        }
+        var step: UnsafePointer<CChar>? = nil
+        guard CMSSClampShim_drop_capabilities(netAdmin | extra, user == nil ? 0 : 1, uid, gid, &step) == 0 else {
+            let call = step.map { String(cString: $0) } ?? "?"
+            throw DaemonError(message: "cannot drop privileges (\(call)): \(String(cString: strerror(errno)))", exitCode: 71)
+        }
+    }
+
+    /// Raises the soft limit on open files to the hard one (at most 65536): the control socket and the
+    /// metrics endpoint each serve hundreds of clients, and a flood of idle connections must meet the
+    /// servers' own eviction, not EMFILE.
+    public static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = min(limit.rlim_max, 65536)
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
+
+    /// CAP_NET_ADMIN is capability 12 (linux/capability.h).
+    static let netAdmin: UInt64 = 1 << 12
+
+    public static var hasNetAdmin: Bool {
+        if geteuid() == 0 { return true }
+        return effectiveCapabilities & netAdmin != 0
+    }
+
+    /// The CapEff mask from /proc/self/status.
+    public static var effectiveCapabilities: UInt64 {
+        capabilityMask("CapEff") ?? 0
+    }
+
+    public static func capabilityMask(_ field: String, status path: String = "/proc/self/status") -> UInt64? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return UInt64(line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces), radix: 16)
+        }
+        return nil
+    }
+}

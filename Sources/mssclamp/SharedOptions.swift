@@ -1,0 +1,88 @@
+import ArgumentParser
+import MSSPolicy
+
+/// Options shared by `run` and `rules`: where packets are queued and which hooks jump to the chain.
+/// Each one given replaces the file's `[queue]` value (`PolicyOverrides`).
+struct QueueOptions: ParsableArguments {
+    @Option(help: "NFQUEUE number, or a range N-M for one worker per queue (rules use --queue-balance). Default: the file's [queue] num, else 0.")
+    var queue: String?
+
+    @Option(help: "Hooks that jump to the mssclamp chain: forward, output, prerouting, postrouting (comma list). Default: the file's [queue] hooks, else forward.")
+    var hooks: String?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With a queue range, spread packets by CPU (--queue-cpu-fanout) instead of by flow. Default: the file's [queue] cpu_fanout, else off.")
+    var cpuFanout: Bool?
+
+    func validate() throws {
+        if let queue, QueueRange(parsing: queue) == nil {
+            throw ValidationError("--queue must be N or N-M with N <= M <= 65535, got '\(queue)'")
+        }
+        if let hooks, Hook.parseList(hooks) == nil {
+            throw ValidationError("--hooks takes forward, output, prerouting, postrouting; got '\(hooks)'")
+        }
+    }
+
+    func addOverrides(to overrides: inout PolicyOverrides) {
+        if let queue { overrides.queueNumbers = queue }
+        if let hooks { overrides.hooks = Hook.parseList(hooks)?.map(\.rawValue) }
+        if let cpuFanout { overrides.cpuFanout = cpuFanout }
+    }
+}
+
+/// Where the policy comes from: a policy file, or ceilings on the command line.
+struct CeilingOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "Policy file (TOML): defaults, queue settings and [[peer]] entries.")
+    var configPath: String?
+
+    @Option(help: "MSS ceiling for IPv4 SYNs (88-65495).")
+    var mss: Int?
+
+    @Option(help: "MSS ceiling for IPv6 SYNs (default: the IPv4 ceiling minus 20).")
+    var mss6: Int?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Insert an MSS option into SYNs that carry none (default: the file's insert_missing, else on).")
+    var insert: Bool?
+
+    func validate() throws {
+        if let mss, !validMSS.contains(mss) { throw ValidationError("--mss must be within 88-65495, got \(mss)") }
+        if let mss6, !validMSS.contains(mss6) { throw ValidationError("--mss6 must be within 88-65495, got \(mss6)") }
+        if configPath != nil && (mss != nil || mss6 != nil) {
+            throw ValidationError("give either --config FILE or --mss/--mss6, not both")
+        }
+        if mss == nil && mss6 != nil { throw ValidationError("--mss6 needs --mss") }
+    }
+
+    var hasPolicy: Bool { configPath != nil || mss != nil }
+
+    /// The policy as given: the file's (errors printed, exit 65), or defaults from --mss/--mss6. The
+    /// overrides are not applied here.
+    func configuration() throws -> PolicyConfiguration {
+        if let configPath {
+            do {
+                return try PolicyConfiguration.load(path: configPath)
+            } catch {
+                throw fail(error.description, code: 65)
+            }
+        }
+        guard let mss else { throw fail("give --config FILE or --mss N", code: 64) }
+        let ipv6 = mss6 ?? max(validMSS.lowerBound, mss - 20)
+        return PolicyConfiguration(defaults: Ceilings(ipv4: UInt16(mss), ipv6: UInt16(ipv6)))
+    }
+
+    func addOverrides(to overrides: inout PolicyOverrides) {
+        if let insert { overrides.insertMissing = insert }
+    }
+}
+
+/// Compiles a policy, turning conflicts into exit 65.
+func compile(_ configuration: PolicyConfiguration) throws -> PolicySnapshot {
+    do {
+        return try PolicySnapshot(version: 1, configuration: configuration)
+    } catch {
+        throw fail(error.description, code: 65)
+    }
+}
