@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["MSSProcess"], path: "Tests/TestSupport"),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "mssclamp"]),
         .testTarget(
             name: "MSSCaptureTests",

@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import MSSPolicy
 import MSSQueue
@@ -32,9 +31,9 @@ public final class Daemon: @unchecked Sendable {
     private var rules: RuleKeeper?
     private var changes: PolicyChanges!
     private let notifier = ServiceNotifier()
-    /// Reloads and other slow policy work started by the main loop run here, so the loop keeps
-    /// answering signals and pinging the watchdog.
-    private let background = DispatchQueue(label: "mssclamp.policy")
+    /// Reloads and other slow policy work started by the main loop run here, one after the other, so the
+    /// loop keeps answering signals and pinging the watchdog.
+    private var background: JobQueue?
     /// Where SIGUSR1 reports and the exit report go.
     private let report: @Sendable (String) -> Void
 
@@ -170,6 +169,7 @@ public final class Daemon: @unchecked Sendable {
                 return error.exitCode
             }
         }
+        background = JobQueue(threads: 1)
         control?.start()
         metrics?.start()
         let snapshot = store.snapshot
@@ -210,7 +210,7 @@ public final class Daemon: @unchecked Sendable {
                 // In the background: a large file takes a moment, and the loop must keep pinging.
                 if reloading.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
                     notifier?.reloading()
-                    background.async { [self] in
+                    background?.async { [self] in
                         _ = changes.reload(allowEmpty: false)
                         reloading.store(false, ordering: .releasing)
                         notifier?.ready(status: "policy version \(store.currentVersion)")
@@ -245,7 +245,7 @@ public final class Daemon: @unchecked Sendable {
             if now - lastInterfaceCheck > 5000 {
                 lastInterfaceCheck = now
                 if let snapshot = policy.refreshInterfaces() {
-                    background.async { [self] in changes.interfacesChanged(snapshot) }
+                    background?.async { [self] in changes.interfacesChanged(snapshot) }
                 }
             }
         }
@@ -270,6 +270,8 @@ public final class Daemon: @unchecked Sendable {
         threads.removeAll()
         let drained = workers.reduce(0) { $0 + $1.drained.load(ordering: .relaxed) }
         if drained > 0 { logger.info("\(drained) queued packet(s) given their verdict while stopping") }
+        background?.stop()
+        background = nil
         if removeRules { rules?.remove() }
         control?.stop()
         control = nil

@@ -1,5 +1,4 @@
 import CMSSClampShim
-import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -57,7 +56,7 @@ final class RequestServer: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let finished = Mutex<[(id: UInt64, response: [UInt8])]>([])
-    private let handlers: DispatchQueue
+    private var handlers: JobQueue?
     /// Accepted connections over the server's life, for tests and the log.
     let accepted = Atomic<UInt64>(0)
     /// Connections closed for a deadline, size or eviction.
@@ -87,18 +86,23 @@ final class RequestServer: @unchecked Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK)
-        handlers = DispatchQueue(label: "mssclamp.\(name)", attributes: .concurrent)
     }
 
-    func start() { thread = WorkerThread { [self] in serve() } }
+    /// Starts the poll thread and the handler threads (after the capability drop, like every thread).
+    func start() {
+        handlers = JobQueue(threads: limits.concurrentHandlers)
+        thread = WorkerThread { [self] in serve() }
+    }
 
-    /// Stops accepting, closes every connection and the listener. Handlers still running finish on their
-    /// own; their answers are discarded.
+    /// Stops accepting, closes every connection and the listener, after the handlers still running have
+    /// finished (their answers are discarded).
     func stop() {
         stopFlag.store(true, ordering: .relaxed)
         wake()
         thread?.join()
         thread = nil
+        handlers?.stop()
+        handlers = nil
         close(listener)
         close(wakeRead)
         close(wakeWrite)
@@ -146,7 +150,7 @@ final class RequestServer: @unchecked Sendable {
             running += 1
             connections[id]?.phase = .handling
             connections[id]?.deadline = .max
-            handlers.async { [self] in
+            handlers?.async { [self] in
                 let response = handler(request, credentials)
                 finished.withLock { $0.append((id, response)) }
                 wake()

@@ -1,17 +1,16 @@
-import Dispatch
 import Logging
 import MSSPolicy
 import MSSRules
+import Synchronization
 
-/// Owns the rules a daemon installed with `--install-rules`. Every change runs on the keeper's own
-/// serial queue, so the iptables tools (which may take a while, or time out) never run while a lock that
-/// a worker, the control server or the main loop needs is held.
-final class RuleKeeper: @unchecked Sendable {
+/// Owns the rules a daemon installed with `--install-rules`. Changes run one at a time under the
+/// keeper's own lock, which nothing else takes: the iptables tools (which may take a while, or time out)
+/// never run while a lock that a worker, the control server or the main loop needs is held.
+final class RuleKeeper: Sendable {
     let backend: IptablesBackend
     private let logger: Logger
-    private let queue = DispatchQueue(label: "mssclamp.rules")
-    /// The spec in force; touched only on `queue`.
-    private var current: RuleSpec?
+    /// The spec in force.
+    private let current = Mutex<RuleSpec?>(nil)
 
     init(backend: IptablesBackend, logger: Logger) {
         self.backend = backend
@@ -20,22 +19,16 @@ final class RuleKeeper: @unchecked Sendable {
 
     /// Installs the rules (at start, after the queues are bound and the workers run).
     func install(_ spec: RuleSpec) throws(RuleError) {
-        let result: Result<Void, RuleError> = queue.sync {
-            do throws(RuleError) {
-                try backend.apply(spec)
-                current = spec
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
+        try current.withLock { (current) throws(RuleError) in
+            try backend.apply(spec)
+            current = spec
         }
-        try result.get()
     }
 
     /// Brings the rules in line with `spec` after a policy change; returns a line for the log and the
     /// answer, or nil when nothing had to change.
     func update(to spec: RuleSpec) -> String? {
-        queue.sync { () -> String? in
+        current.withLock { (current) -> String? in
             guard let installed = current, installed != spec else { return nil }
             do throws(RuleError) {
                 try backend.apply(spec)
@@ -53,7 +46,7 @@ final class RuleKeeper: @unchecked Sendable {
 
     /// Removes the rules this daemon installed (at stop).
     func remove() {
-        queue.sync {
+        current.withLock { current in
             guard let installed = current else { return }
             do throws(RuleError) {
                 try backend.remove(chain: installed.chain)

@@ -81,12 +81,12 @@ public final class Lab: @unchecked Sendable {
     }
 
     /// Starts `mssclamp run` on the gateway and waits until it says it is clamping.
-    public func startDaemon(_ arguments: [String], environment: [String] = []) throws -> BackgroundProcess {
+    public func startDaemon(_ arguments: [String], environment: [String] = [], timeout: TimeInterval = 30) throws -> BackgroundProcess {
         // Every lab's daemon gets its own control socket: tests run in parallel.
         let socket = arguments.contains("--control-socket") ? [] : ["--control-socket", controlSocket]
         let command = (environment.isEmpty ? [] : ["env"] + environment) + [BuiltProducts.mssclamp, "run"]
         let process = try spawn(gateway, command + arguments + socket)
-        guard process.waitForOutput(timeout: 20, { $0.contains("clamping on queue") || !process.isRunning }),
+        guard process.waitForOutput(timeout: timeout, { $0.contains("clamping on queue") || !process.isRunning }),
             process.isRunning
         else {
             throw CommandFailed(command: ["mssclamp run"] + arguments, result: CommandResult(status: -1, output: process.output, error: "daemon did not start"))

@@ -1,4 +1,5 @@
 import Foundation
+import MSSProcess
 
 #if canImport(Glibc)
     import Glibc
@@ -15,6 +16,11 @@ public struct CommandResult: Sendable {
 public struct CommandFailed: Error, CustomStringConvertible {
     public var command: [String]
     public var result: CommandResult
+
+    public init(command: [String], result: CommandResult) {
+        self.command = command
+        self.result = result
+    }
     public var description: String {
         "`\(command.joined(separator: " "))` exited \(result.status): \(result.error)\(result.output)"
     }
@@ -23,37 +29,18 @@ public struct CommandFailed: Error, CustomStringConvertible {
 /// Runs programs for tests: real binaries, real kernels, no mocks.
 public enum Shell {
     /// Runs `arguments` to completion and returns status and output. Kills it after `timeout` seconds.
+    /// Through the project's own spawner, which neither hangs on a grandchild that keeps a pipe open nor
+    /// dies of SIGPIPE.
     @discardableResult
     public static func run(_ arguments: [String], input: Data? = nil, timeout: TimeInterval = 60) throws
         -> CommandResult
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let outputFile = try TemporaryFile(suffix: ".out")
-        let errorFile = try TemporaryFile(suffix: ".err")
-        process.standardOutput = try FileHandle(forWritingTo: outputFile.url)
-        process.standardError = try FileHandle(forWritingTo: errorFile.url)
-        let inputPipe = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
-        try process.run()
-        if let input {
-            inputPipe.fileHandleForWriting.write(input)
-            try? inputPipe.fileHandleForWriting.close()
+        do {
+            let result = try ChildProcess.run(arguments, input: input.map { [UInt8]($0) }, timeout: timeout)
+            return CommandResult(status: result.status, output: result.output, error: result.error)
+        } catch {
+            throw CommandFailed(command: arguments, result: CommandResult(status: -1, output: "", error: error.description))
         }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw CommandFailed(
-                command: arguments, result: CommandResult(status: -1, output: "", error: "timed out after \(timeout)s"))
-        }
-        process.waitUntilExit()
-        return CommandResult(
-            status: process.terminationStatus,
-            output: (try? String(contentsOf: outputFile.url, encoding: .utf8)) ?? "",
-            error: (try? String(contentsOf: errorFile.url, encoding: .utf8)) ?? "")
     }
 
     /// Runs `arguments` and throws unless it exits 0; returns its standard output.

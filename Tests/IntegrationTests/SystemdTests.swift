@@ -1,0 +1,77 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// mssclamp.service under a real systemd, booted as PID 1 in namespaces of its own
+/// (scripts/systemd-sandbox): installed by scripts/install, reloaded, stopped by SIGSTOP until the
+/// watchdog restarts it, and stopped for good with no rule left behind.
+@Suite(
+    "The unit under a real systemd",
+    .enabled(if: IntegrationEnvironment.available && Shell.has("unshare") && Shell.has("nsenter"), Comment(rawValue: IntegrationEnvironment.skipReason ?? "needs unshare and nsenter (util-linux)")))
+struct SystemdTests {
+    final class Sandbox: @unchecked Sendable {
+        let name = UniqueName.make("sd")
+        let script = Repository.script("systemd-sandbox")
+
+        init() throws {
+            let start = try Shell.run([script, "start", name], timeout: 60)
+            guard start.succeeded else { throw CommandFailed(command: [script, "start", name], result: start) }
+        }
+
+        @discardableResult
+        func run(_ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
+            try Shell.run([script, "exec", name] + arguments, timeout: timeout)
+        }
+
+        func show(_ property: String) throws -> String {
+            try run(["systemctl", "show", "-p", property, "--value", "mssclamp"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        deinit {
+            _ = try? Shell.run([script, "stop", name], timeout: 30)
+            unlink("/tmp/mssclamp-sandbox-\(name).log")
+        }
+    }
+
+    @Test func installReloadWatchdogRestartAndStop() throws {
+        let sandbox = try Sandbox()
+        let install = try sandbox.run(["scripts/install", "--binary", BuiltProducts.mssclamp], timeout: 120)
+        #expect(install.status == 0, "\(install.output)\(install.error)")
+        #expect(try sandbox.run(["systemctl", "is-active", "mssclamp"]).output.hasPrefix("active"))
+        // Type=notify: systemd shows the daemon's own status line.
+        #expect(try sandbox.show("StatusText").contains("clamping on queue 0"))
+        let rules = try sandbox.run(["iptables-save", "-t", "mangle"]).output
+        #expect(rules.contains("-j NFQUEUE"), "\(rules)")
+
+        // Reload: a peer appended to the file is in force after `systemctl reload`.
+        try sandbox.run(["sh", "-c", "printf '\\n[[peer]]\\nname = \"reloaded\"\\nmatch = [\"192.0.2.0/24\"]\\nmss = 1234\\n' >> /etc/mssclamp/mssclamp.toml"])
+        let reload = try sandbox.run(["systemctl", "reload", "mssclamp"])
+        #expect(reload.status == 0, "\(reload.error)")
+        let peers = try sandbox.run(["mssclamp", "peer", "list"])
+        #expect(peers.output.contains("reloaded"), "\(peers.output) \(peers.error)")
+
+        // SIGSTOP: no more watchdog pings, so systemd kills and restarts the daemon.
+        let stopped = try sandbox.show("MainPID")
+        let restartsBefore = Int(try sandbox.show("NRestarts")) ?? -1
+        try sandbox.run(["kill", "-STOP", stopped])
+        let restarted = try eventually(timeout: 40) {
+            let pid = try sandbox.show("MainPID")
+            let active = try sandbox.run(["systemctl", "is-active", "mssclamp"]).output.hasPrefix("active")
+            return active && pid != stopped && pid != "0"
+        }
+        let journal = try sandbox.run(["journalctl", "-u", "mssclamp", "--no-pager", "-n", "30"]).output
+        #expect(restarted, "the watchdog did not restart the stopped daemon: \(journal)")
+        #expect((Int(try sandbox.show("NRestarts")) ?? -1) > restartsBefore)
+        #expect(try sandbox.run(["mssclamp", "stats"]).status == 0)
+
+        // Stop: the daemon removes its rules (and ExecStopPost would if it could not).
+        #expect(try sandbox.run(["systemctl", "stop", "mssclamp"]).status == 0)
+        let after = try sandbox.run(["sh", "-c", "iptables-save; ip6tables-save"]).output
+        #expect(!after.contains("MSSCLAMP") && !after.contains("NFQUEUE"), "rules left behind: \(after)")
+        #expect(try sandbox.run(["systemctl", "is-active", "mssclamp"]).output.hasPrefix("inactive"))
+    }
+}
