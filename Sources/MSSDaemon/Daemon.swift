@@ -39,10 +39,7 @@ public final class Daemon: @unchecked Sendable {
 
     public init(
         configuration: DaemonConfiguration, logger: Logger,
-        report: @escaping @Sendable (String) -> Void = { text in
-            print(text)
-            fflush(nil)  // all streams: stdout may be a file or a pipe under a supervisor
-        }
+        report: @escaping @Sendable (String) -> Void = { text in LogWriter.shared.write(text + "\n", to: 1) }
     ) throws(DaemonError) {
         self.configuration = configuration
         do {
@@ -154,6 +151,9 @@ public final class Daemon: @unchecked Sendable {
                 return error.exitCode
             }
         }
+        // Output through its own thread from here on: no thread waits for whoever reads stdout/stderr.
+        LogWriter.shared.start()
+        defer { LogWriter.shared.stop() }
         // Workers first: once the rules are in, SYNs arrive at once.
         for worker in workers { threads.append(WorkerThread { worker.run() }) }
         if let rules {

@@ -77,11 +77,7 @@ extension MSSClamp {
         }
 
         func run() throws {
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = .info
-                return handler
-            }
+            LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
             let logger = Logger(label: "mssclamp")
             var settings = DaemonConfiguration(
                 policy: try ceilings.configuration(), policyPath: ceilings.configPath, overrides: overrides,

@@ -198,4 +198,23 @@ struct HardeningTests {
         #expect(try Self.handshakeMSS(lab) == 1360)
         #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0)
     }
+
+    /// Output nobody reads (a pipe to a process that never reads it) or a reader that went away: logging
+    /// must never hold up the daemon. 3,000 peer changes log far more than a pipe holds.
+    @Test(arguments: ["sleep 600", "true"])
+    func outputNobodyReadsNeverStallsTheDaemon(reader: String) throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let command = "\(BuiltProducts.mssclamp) run --mss 1300 --queue 0 --install-rules --control-socket \(lab.controlSocket) 2>&1 | \(reader)"
+        _ = try lab.spawn(lab.gateway, ["sh", "-c", command])
+        #expect(try eventually(timeout: 30) { FileManager.default.fileExists(atPath: lab.controlSocket) })
+        usleep(300_000)
+        // Ceilings above the default: the lowest ceiling, and so the rules, stay as they are.
+        let churn = try Self.labtool(lab, lab.gateway, ["churn", lab.controlSocket, "1500", "1400"], timeout: 300)
+        #expect(churn["added"] as? Int == 1500 && churn["removed"] as? Int == 1500, "\(churn)")
+        let stats = try lab.mssclamp(["stats", "--socket", lab.controlSocket, "--timeout", "5"])
+        #expect(stats.status == 0, "\(stats.error)")
+        #expect(try Self.handshakeMSS(lab) == 1300)
+    }
 }

@@ -27,7 +27,7 @@ struct RealCaptureTests {
         try Data(repeating: 0x61, count: 20_000).write(to: webRoot.appendingPathComponent("file"))
 
         let capture = TemporaryFile(unusedSuffix: ".pcap")
-        let tcpdump = try server.spawn(["tcpdump", "-nn", "-U", "-i", link.right, "-w", capture.path, "tcp port 8080"])
+        let tcpdump = try server.spawn(["tcpdump", "-nn", "-U", "--immediate-mode", "-i", link.right, "-w", capture.path, "tcp port 8080"])
         #expect(tcpdump.waitForOutput { $0.contains("listening on") })
         let web = try server.spawn(["python3", "-m", "http.server", "--bind", "::", "--directory", webRoot.path, "8080"])
         defer { web.stop() }

@@ -130,7 +130,7 @@ public final class Capture: @unchecked Sendable {
 
     /// Starts capturing on `interface` of `namespace` with `filter`, and waits until tcpdump listens.
     public init(lab: Lab, namespace: String, interface: String, filter: String) throws {
-        process = try lab.spawn(namespace, ["tcpdump", "-nn", "-U", "-i", interface, "-w", file.path, filter])
+        process = try lab.spawn(namespace, ["tcpdump", "-nn", "-U", "--immediate-mode", "-i", interface, "-w", file.path, filter])
         guard process.waitForOutput(timeout: 10, { $0.contains("listening on") }) else {
             throw CommandFailed(command: ["tcpdump"], result: CommandResult(status: -1, output: process.output, error: "tcpdump did not start"))
         }

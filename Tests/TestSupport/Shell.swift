@@ -79,37 +79,28 @@ public final class TemporaryFile: @unchecked Sendable {
 
 /// A program running in the background (a server, tcpdump, the daemon), stopped when released.
 public final class BackgroundProcess: @unchecked Sendable {
-    public let process = Process()
+    public let child: BackgroundChild
     public let outputFile: TemporaryFile
 
     public init(_ arguments: [String]) throws {
         outputFile = try TemporaryFile(suffix: ".log")
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let handle = try FileHandle(forWritingTo: outputFile.url)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        child = try BackgroundChild(arguments, outputPath: outputFile.path)
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { child.pid }
+    public var isRunning: Bool { child.isRunning }
     public var output: String { (try? String(contentsOf: outputFile.url, encoding: .utf8)) ?? "" }
 
-    /// Sends `signal` and waits up to `timeout` seconds for the exit; returns the exit status or nil.
+    /// Sends `signal` and waits up to `timeout` seconds for the exit; returns the exit status, or nil
+    /// when it had to be killed.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 5) -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
+        if let status = child.exitStatus { return status }
+        child.signal(signal)
+        if let status = child.wait(seconds: timeout) { return status }
+        child.signalGroup(SIGKILL)
+        _ = child.wait(seconds: 5)
+        return nil
     }
 
     /// Waits until `condition` holds on the output, up to `timeout` seconds.
@@ -122,7 +113,11 @@ public final class BackgroundProcess: @unchecked Sendable {
         return condition(output)
     }
 
-    deinit { stop(signal: SIGKILL, timeout: 2) }
+    deinit {
+        // Whatever it started goes too (a shell pipeline, a server's children).
+        child.signalGroup(SIGKILL)
+        _ = child.wait(seconds: 5)
+    }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
