@@ -27,14 +27,28 @@ func tcpChecksumSum(_ packet: UnsafeRawBufferPointer, _ segment: SYNSegment) -> 
     return InternetChecksum.fold(InternetChecksum.add(tcp) &+ pseudoHeaderSum(packet, segment))
 }
 
-func mssValues(_ packet: UnsafeRawBufferPointer, _ segment: SYNSegment) -> [UInt16] {
-    let tcp = TCPHeader(unchecked: UnsafeRawBufferPointer(rebasing: packet[segment.tcpOffset..<segment.ipLength]))
+/// The receiver's view, written from Linux's `tcp_parse_options` and nothing of MSSWire's option walk:
+/// the MSS values (options of kind 2, length 4) read up to end-of-list or the first option that cannot be
+/// walked, and the packet offset where the reading stopped.
+func receiverView(_ packet: UnsafeRawBufferPointer, _ segment: SYNSegment) -> (mss: [UInt16], stop: Int) {
+    let start = segment.tcpOffset
+    let end = start + Int(packet[start + 12] >> 4) * 4
     var values: [UInt16] = []
-    _ = TCPOptionWalk(tcp.options).forEach { option in
-        if option.kind == TCPOptionKind.maximumSegmentSize { values.append(option.data.u16(0)) }
-        return true
+    var index = start + 20
+    while index < end {
+        let kind = packet[index]
+        if kind == 0 { return (values, index) }
+        if kind == 1 {
+            index += 1
+            continue
+        }
+        if end - index < 2 { return (values, index) }
+        let size = Int(packet[index + 1])
+        if size < 2 || size > end - index { return (values, index) }
+        if kind == 2 && size == 4 { values.append(UInt16(packet[index + 2]) << 8 | UInt16(packet[index + 3])) }
+        index += size
     }
-    return values
+    return (values, end)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -61,6 +75,13 @@ public func fuzzRewrite(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         // Anything not modified is byte-identical, slack included.
         precondition(length == original.count && Array(packet[0..<length]) == original, "unmodified outcome changed bytes")
         precondition(packet[original.count...].allSatisfy { $0 == 0xa5 }, "wrote past the packet")
+        // A SYN left alone is one whose receiver reads nothing above the ceiling (a first fragment whose
+        // checksum cannot be finished excepted).
+        if case .syn(let segment) = before, outcome != .fragment {
+            original.withUnsafeBytes { bytes in
+                precondition(receiverView(bytes, segment).mss.allSatisfy { $0 <= ceiling }, "left an MSS above the ceiling")
+            }
+        }
         return 0
     }
     guard case .syn(let segmentBefore) = before else { preconditionFailure("modified a packet that is not a SYN") }
@@ -70,13 +91,17 @@ public func fuzzRewrite(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         guard case .syn(let segmentAfter) = SYNSegment.classify(bytes) else {
             preconditionFailure("the rewritten packet no longer parses as a SYN")
         }
-        let valuesAfter = mssValues(bytes, segmentAfter)
+        let viewAfter = receiverView(bytes, segmentAfter)
+        precondition(viewAfter.mss.allSatisfy { $0 <= ceiling }, "the receiver still reads an MSS above the ceiling")
         original.withUnsafeBytes { originalBytes in
-            let valuesBefore = mssValues(originalBytes, segmentBefore)
+            let viewBefore = receiverView(originalBytes, segmentBefore)
             if case .inserted(let mss) = outcome {
-                precondition(valuesBefore.isEmpty && valuesAfter == [mss], "insertion")
+                precondition(viewBefore.mss.isEmpty && viewAfter.mss == [mss], "insertion")
             } else {
-                precondition(valuesAfter == valuesBefore.map { min($0, ceiling) }, "MSS must become min(old, ceiling)")
+                precondition(viewAfter.mss == viewBefore.mss.map { min($0, ceiling) }, "MSS must become min(old, ceiling)")
+                // Nothing from the malformation (where the receiver stopped reading) on is touched.
+                precondition(Array(bytes[viewBefore.stop..<length]) == Array(originalBytes[viewBefore.stop..<length]),
+                             "bytes the receiver does not read were changed")
             }
             // A valid checksum stays valid; with a not-ready checksum the result is always complete.
             if !settings.checksumReady || tcpChecksumSum(originalBytes, segmentBefore) == 0xffff {
@@ -102,9 +127,10 @@ public func fuzzRewrite(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>>>) -> CInt {
     guard let directory = getenv("MSSCLAMP_FUZZ_SEEDS").map({ String(cString: $0) }) else { return 0 }
-    for (index, fixture) in Fixtures.all.enumerated() {
+    let seeds = Fixtures.all.map(\.bytes) + Fixtures.receiverTraps.map(\.bytes)
+    for (index, fixture) in seeds.enumerated() {
         for (variant, header) in ([[0x05, 0x50, 0x01], [0x02, 0x00, 0x03], [0xff, 0xff, 0x00]] as [[UInt8]]).enumerated() {
-            let bytes: [UInt8] = header + fixture.bytes
+            let bytes: [UInt8] = header + fixture
             let path = "\(directory)/seed-\(index)-\(variant)"
             guard let file = fopen(path, "wb") else { continue }
             _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }

@@ -89,30 +89,47 @@ int wire_baseline_rewrite(uint8_t *buf, size_t *len, size_t cap, uint16_t ceilin
     if (thl < 20 || thl > seg_len) return WIRE_MALFORMED;
     if (!(tcp[13] & 0x02) || (tcp[13] & 0x04)) return WIRE_NOT_SYN;
 
-    // First pass: validate options, count MSS options and find the highest.
-    size_t i = 20;
-    int mss_count = 0;
+    // First pass, as the receiver reads the options (Linux tcp_parse_options): up to EOL or the first
+    // option that cannot be walked. Count the well-formed MSS options (kind 2, length 4) and the highest;
+    // an MSS of another length is a problem but the receiver reads on.
+    size_t i = 20, end = thl;
+    int mss_count = 0, problem = 0;
     uint16_t highest = 0;
     while (i < thl) {
         uint8_t kind = tcp[i];
-        if (kind == 0) break;
+        if (kind == 0) {
+            end = i;
+            break;
+        }
         if (kind == 1) {
             i++;
             continue;
         }
-        if (i + 1 >= thl) return WIRE_MALFORMED;
+        if (i + 1 >= thl) {
+            problem = 1;
+            end = i;
+            break;
+        }
         size_t ol = tcp[i + 1];
-        if (ol < 2 || i + ol > thl) return WIRE_MALFORMED;
+        if (ol < 2 || i + ol > thl) {
+            problem = 1;
+            end = i;
+            break;
+        }
         if (kind == 2) {
-            if (ol != 4) return WIRE_MALFORMED;
-            uint16_t v = rd16(tcp + i + 2);
-            mss_count++;
-            if (v > highest) highest = v;
+            if (ol != 4) {
+                problem = 1;
+            } else {
+                uint16_t v = rd16(tcp + i + 2);
+                mss_count++;
+                if (v > highest) highest = v;
+            }
         }
         i += ol;
     }
 
     if (mss_count == 0) {
+        if (problem) return WIRE_MALFORMED;
         if (!insert_missing || first_frag || seg_len != thl || thl + 4 > 60) return WIRE_MISSING_MSS;
         size_t new_len = ip_len + 4;
         if (new_len > cap || new_len > 0xffff) return WIRE_MISSING_MSS;
@@ -139,12 +156,12 @@ int wire_baseline_rewrite(uint8_t *buf, size_t *len, size_t cap, uint16_t ceilin
         *len = new_len;
         return WIRE_INSERTED;
     }
-    if (highest <= ceiling) return WIRE_ALREADY_LOW;
+    if (highest <= ceiling) return problem ? WIRE_MALFORMED : WIRE_ALREADY_LOW;
 
-    // Second pass over options already validated: lower every MSS above the ceiling.
+    // Second pass over the options the first pass walked: lower every well-formed MSS above the ceiling.
     uint16_t c = rd16(tcp + 16);
     i = 20;
-    while (i < thl) {
+    while (i < end) {
         uint8_t kind = tcp[i];
         if (kind == 0) break;
         if (kind == 1) {
@@ -152,7 +169,7 @@ int wire_baseline_rewrite(uint8_t *buf, size_t *len, size_t cap, uint16_t ceilin
             continue;
         }
         size_t ol = tcp[i + 1];
-        if (kind == 2) {
+        if (kind == 2 && ol == 4) {
             uint16_t v = rd16(tcp + i + 2);
             if (v > ceiling) {
                 wr16(tcp + i + 2, ceiling);
@@ -162,5 +179,5 @@ int wire_baseline_rewrite(uint8_t *buf, size_t *len, size_t cap, uint16_t ceilin
         i += ol;
     }
     wr16(tcp + 16, c);
-    return WIRE_CLAMPED;
+    return problem ? WIRE_MALFORMED : WIRE_CLAMPED;
 }

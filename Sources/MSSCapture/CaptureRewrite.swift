@@ -39,6 +39,10 @@ public struct CaptureSummary: Sendable, Hashable, Codable {
         case .clamped(let from, let to, let count): clamps["\(from)->\(to)", default: 0] += count
         case .inserted(let mss): inserted["\(mss)", default: 0] += 1
         case .malformed(let reason): malformed[reason.description, default: 0] += 1
+        case .clampedMalformed(let from, let to, let count, let reason):
+            // Counted as malformed; the MSS options before the malformation were clamped all the same.
+            malformed[reason.description, default: 0] += 1
+            clamps["\(from)->\(to)", default: 0] += count
         case .missingMSS(let reason): missingMSS["\(reason)", default: 0] += 1
         default: break
         }

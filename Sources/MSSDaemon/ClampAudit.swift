@@ -45,6 +45,7 @@ final class ClampAudit: @unchecked Sendable {
         let change: String
         switch outcome {
         case .clamped(let from, let to, _): change = "mss \(from) -> \(to)"
+        case .clampedMalformed(let from, let to, _, let reason): change = "mss \(from) -> \(to) (malformed: \(reason))"
         case .inserted(let mss): change = "mss inserted \(mss)"
         default: change = "\(outcome.kind)"
         }

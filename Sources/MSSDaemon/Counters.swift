@@ -16,6 +16,8 @@ struct LocalCounters {
     var verdictErrors: UInt64 = 0
     /// Packets dropped because they were malformed and the policy says drop.
     var dropped: UInt64 = 0
+    /// Malformed SYNs whose MSS options before the malformation were clamped (the receiver reads them).
+    var malformedClamped: UInt64 = 0
     var batches: UInt64 = 0
     var largestBatch: UInt64 = 0
 
@@ -30,6 +32,7 @@ struct LocalCounters {
         netlinkMalformed &+= other.netlinkMalformed
         verdictErrors &+= other.verdictErrors
         dropped &+= other.dropped
+        malformedClamped &+= other.malformedClamped
         batches &+= other.batches
         largestBatch = max(largestBatch, other.largestBatch)
     }
@@ -39,6 +42,9 @@ struct LocalCounters {
         outcomes[outcome.kind.rawValue] &+= 1
         switch outcome {
         case .malformed(let reason): malformed[Int(reason.rawValue)] &+= 1
+        case .clampedMalformed(_, _, _, let reason):
+            malformed[Int(reason.rawValue)] &+= 1
+            malformedClamped &+= 1
         case .missingMSS(let reason): missingMSS[Int(reason.rawValue)] &+= 1
         default: break
         }
@@ -87,6 +93,8 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var netlinkMalformed: UInt64 = 0
     public var verdictErrors: UInt64 = 0
     public var dropped: UInt64 = 0
+    /// Malformed SYNs whose MSS options before the malformation were clamped.
+    public var malformedClamped: UInt64 = 0
     public var batches: UInt64 = 0
     public var largestBatch: UInt64 = 0
     /// Per peer name; "(default)" for packets no peer claimed.
@@ -117,6 +125,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         netlinkMalformed &+= local.netlinkMalformed
         verdictErrors &+= local.verdictErrors
         dropped &+= local.dropped
+        malformedClamped &+= local.malformedClamped
         batches &+= local.batches
         largestBatch = max(largestBatch, local.largestBatch)
     }
@@ -132,6 +141,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         netlinkMalformed &+= other.netlinkMalformed
         verdictErrors &+= other.verdictErrors
         dropped &+= other.dropped
+        malformedClamped &+= other.malformedClamped
         batches &+= other.batches
         largestBatch = max(largestBatch, other.largestBatch)
         workerStalls &+= other.workerStalls

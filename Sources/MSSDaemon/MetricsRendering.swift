@@ -66,6 +66,7 @@ final class MetricsRendering: Sendable {
             counter("truncated", "Payloads cut by the copy range, accepted unmodified", [], stats.truncated)
             counter("checksum_not_ready", "Packets whose checksum was left to offload", [], stats.checksumNotReady)
             counter("dropped", "Malformed SYNs dropped (malformed = drop)", [], stats.dropped)
+            counter("malformed_clamped", "Malformed SYNs whose MSS options before the malformation were clamped", [], stats.malformedClamped)
             counter("verdict_errors", "Error acknowledgements from the kernel", [], stats.verdictErrors)
             counter("batches", "Batches received", [], stats.batches)
             gauge("batch_largest", "Largest batch so far", [], Double(stats.largestBatch))

@@ -16,8 +16,11 @@ extension Statistics {
         }
         var lines = [title, "  " + pad("packets", 14) + right(packets)]
         for kind in OutcomeKind.allCases {
-            let extra =
+            var extra =
                 kind == .malformed ? detail(malformed) : kind == .missingMSS ? detail(missingMSS) : ""
+            if kind == .malformed && malformedClamped > 0 {
+                extra += "  (\(malformedClamped) with an MSS before the malformation: clamped)"
+            }
             lines.append("  " + pad(kind.description, 14) + right(outcomes[kind.description] ?? 0) + extra)
         }
         lines.append("  " + pad("truncated", 14) + right(truncated) + "  (cut by the copy range, accepted unmodified)")

@@ -105,6 +105,8 @@ final class Worker: @unchecked Sendable {
     let finished = Atomic(false)
     /// A gap between two turns of the loop that counts as a stall: the receive timeout plus a second.
     let stallThreshold: Int64
+    /// Room to rewrite a packet that cannot grow in place: the largest payload plus an MSS option.
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536 + 64, alignment: 16)
 
     /// Called once per batch with its size (the metrics histogram), never per packet.
     var batchObserver: (@Sendable (Int) -> Void)?
@@ -118,6 +120,8 @@ final class Worker: @unchecked Sendable {
         stallThreshold = Int64(socket.configuration.receiveTimeoutMilliseconds) + 1000
         heartbeat.store(monotonicMilliseconds(), ordering: .relaxed)
     }
+
+    deinit { scratch.deallocate() }
 
     var statistics: Statistics { published.withLock { $0.statistics } }
 
@@ -225,8 +229,14 @@ final class Worker: @unchecked Sendable {
             return
         }
         if !packet.checksumReady { counters.checksumNotReady &+= 1 }
-        // The slot continues after the payload: an inserted option grows the packet in place.
-        let buffer = UnsafeMutableRawBufferPointer(start: base, count: packet.capacity)
+        // Where the slot continues after the payload, an inserted option grows the packet in place. A
+        // packet without that room (a message followed by another in its datagram) is rewritten in the
+        // worker's scratch buffer instead; the verdict copies the payload out either way.
+        var buffer = UnsafeMutableRawBufferPointer(start: base, count: packet.capacity)
+        if packet.capacity < packet.payload.count &+ TCPOptionKind.mssLength {
+            scratch.copyMemory(from: UnsafeRawBufferPointer(packet.payload))
+            buffer = scratch
+        }
         var length = packet.payload.count
         let metadata = PacketMetadata(
             inInterface: packet.inInterface, outInterface: packet.outInterface, mark: packet.mark,
@@ -243,11 +253,11 @@ final class Worker: @unchecked Sendable {
             if peers[slot].seen == 0 && touched.count < touched.capacity { touched.append(slot) }
             peers[slot].record(kind)
         }
-        if outcome.modifiedPacket {
-            verdicts.append(id: packet.id, verdict: .accept, payload: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
-        } else if kind == .malformed && policy.dropMalformed {
+        if kind == .malformed && policy.dropMalformed {
             counters.dropped &+= 1
             verdicts.append(id: packet.id, verdict: .drop)
+        } else if outcome.modifiedPacket {
+            verdicts.append(id: packet.id, verdict: .accept, payload: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
         } else {
             verdicts.append(id: packet.id, verdict: .accept)
         }

@@ -1,7 +1,7 @@
 import MSSWire
 
 /// Per-family ceilings; nil means "never clamp".
-public struct Ceilings: Sendable, Hashable, Codable {
+public struct Ceilings: Sendable, Hashable, Codable, BitwiseCopyable {
     public var ipv4: UInt16?
     public var ipv6: UInt16?
 

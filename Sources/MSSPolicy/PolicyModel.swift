@@ -100,7 +100,7 @@ public struct PeerDefinition: Sendable, Hashable {
 }
 
 /// `fwmark = 0x10` or `fwmark = "0x10/0xff"`.
-public struct FirewallMark: Sendable, Hashable, CustomStringConvertible {
+public struct FirewallMark: Sendable, Hashable, CustomStringConvertible, BitwiseCopyable {
     public var value: UInt32
     public var mask: UInt32
 

@@ -3,9 +3,10 @@
 #endif
 import MSSWire
 
-/// A peer as the hot path sees it: ceilings and the conditions checked after the prefix lookup.
-public struct CompiledPeer: Sendable, Hashable {
-    public var name: String
+/// A peer as the hot path sees it: ceilings and the conditions checked after the prefix lookup. Plain
+/// data, no references: reading one per packet costs no retain or release (its name is in
+/// `PolicySnapshot.peerNames`, at the same index).
+public struct CompiledPeer: Sendable, Hashable, BitwiseCopyable {
     public var ceilings: Ceilings
     /// Interface indexes the packet must have come in on / leave on; nil: any. 0 never matches (the named
     /// interface did not exist when the policy was built).
@@ -89,7 +90,7 @@ public final class PolicySnapshot: Sendable {
         for (index, peer) in all.enumerated() {
             compiled.append(
                 CompiledPeer(
-                    name: peer.name, ceilings: peer.ceiling.ceilings, inInterface: resolve(peer.inInterface),
+                    ceilings: peer.ceiling.ceilings, inInterface: resolve(peer.inInterface),
                     outInterface: resolve(peer.outInterface), mark: peer.fwmark, unaddressed: peer.match.isEmpty))
             if peer.match.isEmpty { unaddressed.append(Int32(index)) }
             for prefix in Set(peer.match) {

@@ -109,7 +109,11 @@ public enum QueueMessageParser {
             // get a verdict; its payload is then missing and it is accepted unmodified.
             let available = min(length, datagram.count - offset)
             let message = UnsafeMutableRawBufferPointer(rebasing: datagram[offset..<offset + available])
-            body(parse(message, capacityEnd: slotEnd - offset))
+            // A payload may grow in place only into room that belongs to nobody: past the last message of
+            // the datagram, up to the slot's end. A message followed by another one may use only its own
+            // bytes, or an inserted option would overwrite the next message.
+            let followed = offset + NetlinkLayout.align(length) < datagram.count
+            body(parse(message, capacityEnd: followed ? min(available, NetlinkLayout.align(length)) : slotEnd - offset))
             guard available == length else { return }
             offset += NetlinkLayout.align(length)
         }

@@ -58,14 +58,18 @@ public enum MSSRewrite {
             return insert(ceiling: ceiling, into: segment, in: buffer, length: &length, settings: settings)
         }
         // Never raise: options at or below the ceiling keep their value.
-        guard segment.highestMSS > ceiling else { return .alreadyLow(mss: segment.highestMSS) }
+        guard segment.highestMSS > ceiling else {
+            if let reason = segment.optionFailure { return .malformed(reason) }
+            return .alreadyLow(mss: segment.highestMSS)
+        }
         let tcpBytes = buffer.unchecked(segment.tcpOffset, segment.ipLength)  // validated by classify
         let tcp = MutableTCPHeader(unchecked: tcpBytes)
         var checksum = tcp.checksum
         var lowered = 0
-        // Every MSS option is clamped: receivers differ in which one they honour (Linux keeps the last).
-        // classify walked these options without a failure, so the second pass skips the length checks.
-        TCPOptionWalk(tcp.options).forEachValidatedMSS { optionOffset in
+        // Every MSS option the receiver reads is clamped: receivers differ in which one they honour (Linux
+        // keeps the last). classify walked these options up to `optionsEnd`, so the second pass skips the
+        // length checks; bytes from a malformation on are never touched.
+        TCPOptionWalk(tcp.options).forEachValidatedMSS(end: segment.optionsEnd) { optionOffset in
             let valueOffset = TCPField.fixedLength &+ optionOffset &+ 2
             let old = tcpBytes.u16(valueOffset)
             if old > ceiling {
@@ -78,6 +82,9 @@ public enum MSSRewrite {
             tcp.setChecksum(checksum)
         } else {
             fillChecksumFromPseudoHeaderSum(tcp)
+        }
+        if let reason = segment.optionFailure {
+            return .clampedMalformed(from: segment.highestMSS, to: ceiling, count: lowered, reason: reason)
         }
         return .clamped(from: segment.highestMSS, to: ceiling, count: lowered)
     }

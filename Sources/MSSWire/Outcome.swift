@@ -18,11 +18,14 @@ public enum RewriteOutcome: Sendable, Hashable, CustomStringConvertible {
     case fragment
     /// Headers or options are inconsistent; the packet is left byte-identical.
     case malformed(MalformedReason)
+    /// The options are malformed (counted as such), but the MSS options the receiver reads before the
+    /// malformation were lowered; the bytes from the malformation on are untouched.
+    case clampedMalformed(from: UInt16, to: UInt16, count: Int, reason: MalformedReason)
 
     /// True when the packet bytes were changed.
     @inlinable public var modifiedPacket: Bool {
         switch self {
-        case .clamped, .inserted: true
+        case .clamped, .inserted, .clampedMalformed: true
         default: false
         }
     }
@@ -38,7 +41,15 @@ public enum RewriteOutcome: Sendable, Hashable, CustomStringConvertible {
         case .notSYN: .notSYN
         case .notTCP: .notTCP
         case .fragment: .fragment
-        case .malformed: .malformed
+        case .malformed, .clampedMalformed: .malformed
+        }
+    }
+
+    /// The malformation, for `.malformed` and `.clampedMalformed`.
+    @inlinable public var malformedReason: MalformedReason? {
+        switch self {
+        case .malformed(let reason), .clampedMalformed(_, _, _, let reason): reason
+        default: nil
         }
     }
 
@@ -53,6 +64,8 @@ public enum RewriteOutcome: Sendable, Hashable, CustomStringConvertible {
         case .notTCP: "not TCP"
         case .fragment: "fragment"
         case .malformed(let reason): "malformed (\(reason))"
+        case .clampedMalformed(let from, let to, let count, let reason):
+            "malformed (\(reason)), \(count) MSS option\(count == 1 ? "" : "s") before it clamped \(from)->\(to)"
         }
     }
 }

@@ -18,10 +18,15 @@ public struct SYNSegment: Sendable, Hashable {
     public let tcpHeaderLength: Int
     /// True for the first fragment of a fragmented datagram: the segment continues in other packets.
     public let isFirstFragment: Bool
-    /// Number of MSS options found by the option walk.
+    /// Number of well-formed MSS options the receiver reads.
     public let mssCount: Int
     /// The highest MSS value among them (0 when there is none).
     public let highestMSS: UInt16
+    /// A problem in the options (the packet is counted as malformed), if any. With MSS options read
+    /// before it, the SYN is still rewritten: the receiver honours them.
+    public let optionFailure: MalformedReason?
+    /// Where the receiver stops reading the options (offset from the start of the option area).
+    public let optionsEnd: Int
 
     /// TCP header plus payload present in this packet.
     @inlinable public var segmentLength: Int { ipLength - tcpOffset }
@@ -36,8 +41,10 @@ public struct SYNSegment: Sendable, Hashable {
 
     @inlinable
     init(family: IPFamily, ipLength: Int, tcpOffset: Int, tcpHeaderLength: Int, isFirstFragment: Bool,
-         mssCount: Int, highestMSS: UInt16)
+         mssCount: Int, highestMSS: UInt16, optionFailure: MalformedReason?, optionsEnd: Int)
     {
+        self.optionFailure = optionFailure
+        self.optionsEnd = optionsEnd
         self.family = family
         self.ipLength = ipLength
         self.tcpOffset = tcpOffset
@@ -104,10 +111,14 @@ extension SYNSegment {
         let flags = tcp.flags
         guard flags.contains(.syn), !flags.contains(.rst) else { return .final(.notSYN) }
         let options = TCPOptionSummary(scanning: tcp.options)
-        if let reason = options.failure { return .final(.malformed(reason)) }
+        // Malformed options with no MSS the receiver reads before them: nothing to clamp, and nothing is
+        // inserted into options that cannot be walked. With MSS options before the malformation, the
+        // receiver honours those: they are clamped, and the packet still counts as malformed.
+        if let reason = options.failure, options.mssCount == 0 { return .final(.malformed(reason)) }
         return .syn(
             SYNSegment(
                 family: family, ipLength: ipLength, tcpOffset: tcpOffset, tcpHeaderLength: tcp.headerLength,
-                isFirstFragment: firstFragment, mssCount: options.mssCount, highestMSS: options.highestMSS))
+                isFirstFragment: firstFragment, mssCount: options.mssCount, highestMSS: options.highestMSS,
+                optionFailure: options.failure, optionsEnd: options.end))
     }
 }

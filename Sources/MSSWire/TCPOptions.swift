@@ -35,9 +35,13 @@ public struct TCPOption {
     }
 }
 
-/// Walks TCP options. Unknown kinds are visited like known ones, since a rewrite must pass them through.
-/// Every step advances by at least one byte (NOP) or two (any option with a length), so the walk ends on
-/// any input. A malformed option stops the walk and is returned as its reason.
+/// Walks TCP options the way a receiver does (Linux `tcp_parse_options`): option by option until an
+/// end-of-list, the end of the header, or the first option whose length cannot be walked (a kind byte
+/// without its length byte, a length below 2, or one running past the header), where the receiver stops
+/// reading. Unknown kinds are visited like known ones, since a rewrite must pass them through. An MSS
+/// option of the wrong length is visited and reported, but the walk goes on past it, as the receiver
+/// does (it ignores that option and reads the next). Every step advances by at least one byte, so the walk
+/// ends on any input.
 public struct TCPOptionWalk {
     public let area: UnsafeRawBufferPointer
 
@@ -46,59 +50,86 @@ public struct TCPOptionWalk {
         self.area = area
     }
 
-    /// Visits every option in order until `body` returns false, the area ends, or an EOL is found
-    /// (everything after EOL is padding, RFC 9293 section 3.1).
+    /// What a walk found wrong, and where the receiver stops reading.
+    public struct Stop: Sendable, Hashable {
+        /// The first problem: an option that cannot be walked, or an MSS option of the wrong length.
+        public var failure: MalformedReason?
+        /// Offset in the area where the walk ended: the area's end, an end-of-list, or the option that
+        /// cannot be walked. Bytes from here on are never read by the receiver.
+        public var end: Int
+
+        @inlinable public init(failure: MalformedReason?, end: Int) {
+            self.failure = failure
+            self.end = end
+        }
+    }
+
+    /// Visits every option the receiver reads, in order, until `body` returns false.
     /// - Parameters:
     ///   - includingNOP: also visit NOP (kind 1) padding bytes. The rewrite does not need them, and leaving
     ///     them out keeps its loop as tight as a hand-written one.
     ///   - body: called per option; return false to stop.
-    /// - Returns: the reason the walk stopped early on a malformed option, or nil.
+    /// - Returns: the first problem and where the walk ended.
     @inlinable @inline(__always)
-    public func forEach(includingNOP: Bool = false, _ body: (TCPOption) -> Bool) -> MalformedReason? {
-        guard let base = area.baseAddress else { return nil }
+    public func walk(includingNOP: Bool = false, _ body: (TCPOption) -> Bool) -> Stop {
+        guard let base = area.baseAddress else { return Stop(failure: nil, end: 0) }
         let count = area.count
         var position = 0
+        var problem: MalformedReason? = nil
         while position < count {
             let kind = base.load(fromByteOffset: position, as: UInt8.self)
-            if kind == TCPOptionKind.endOfList { return nil }
+            if kind == TCPOptionKind.endOfList { return Stop(failure: problem, end: position) }
             if kind == TCPOptionKind.noOperation {
                 if includingNOP {
-                    guard body(TCPOption(kind: kind, offset: position, length: 1, area: area)) else { return nil }
+                    guard body(TCPOption(kind: kind, offset: position, length: 1, area: area)) else {
+                        return Stop(failure: problem, end: position)
+                    }
                 }
                 position &+= 1
                 continue
             }
-            // A kind byte without its length byte, a length below 2, or one running past the header.
-            guard position &+ 1 < count else { return .badOptionLength }
+            // A kind byte without its length byte, a length below 2, or one running past the header: the
+            // receiver stops reading here.
+            guard position &+ 1 < count else { return Stop(failure: problem ?? .badOptionLength, end: position) }
             let length = Int(base.load(fromByteOffset: position &+ 1, as: UInt8.self))
-            guard length >= 2, position &+ length <= count else { return .badOptionLength }
-            guard kind != TCPOptionKind.maximumSegmentSize || length == TCPOptionKind.mssLength else {
-                return .badMSSOptionLength
+            guard length >= 2, position &+ length <= count else {
+                return Stop(failure: problem ?? .badOptionLength, end: position)
             }
-            guard body(TCPOption(kind: kind, offset: position, length: length, area: area)) else { return nil }
+            if kind == TCPOptionKind.maximumSegmentSize && length != TCPOptionKind.mssLength && problem == nil {
+                problem = .badMSSOptionLength
+            }
+            guard body(TCPOption(kind: kind, offset: position, length: length, area: area)) else {
+                return Stop(failure: problem, end: position)
+            }
             position &+= length
         }
-        return nil
+        return Stop(failure: problem, end: count)
     }
 
-    /// Visits the MSS options of an area that `forEach` has already walked without a failure, skipping its
-    /// checks (the rewrite's second pass, after `TCPOptionSummary` validated the same bytes).
+    /// Visits every option as `walk` does and returns the first problem only.
+    @inlinable @inline(__always)
+    public func forEach(includingNOP: Bool = false, _ body: (TCPOption) -> Bool) -> MalformedReason? {
+        walk(includingNOP: includingNOP, body).failure
+    }
+
+    /// Visits the well-formed MSS options (kind 2, length 4) before `end`, of an area that `walk` has
+    /// already walked to `end`, skipping its checks (the rewrite's second pass).
     /// - Parameter body: called with the offset of each MSS option's kind byte in the area.
     @inlinable @inline(__always)
-    public func forEachValidatedMSS(_ body: (Int) -> Void) {
+    public func forEachValidatedMSS(end: Int, _ body: (Int) -> Void) {
         guard let base = area.baseAddress else { return }
-        let count = area.count
         var position = 0
-        while position < count {
+        while position < end {
             let kind = base.load(fromByteOffset: position, as: UInt8.self)
             if kind == TCPOptionKind.endOfList { return }
             if kind == TCPOptionKind.noOperation {
                 position &+= 1
                 continue
             }
-            assert(position &+ 1 < count, "forEachValidatedMSS on an area that was not validated")
-            if kind == TCPOptionKind.maximumSegmentSize { body(position) }
-            position &+= Int(base.load(fromByteOffset: position &+ 1, as: UInt8.self))
+            assert(position &+ 1 < end, "forEachValidatedMSS past the validated end")
+            let length = Int(base.load(fromByteOffset: position &+ 1, as: UInt8.self))
+            if kind == TCPOptionKind.maximumSegmentSize && length == TCPOptionKind.mssLength { body(position) }
+            position &+= length
         }
     }
 
@@ -112,20 +143,22 @@ public struct TCPOptionWalk {
 
 /// What one pass over the option area found: enough to decide a rewrite without walking again.
 public struct TCPOptionSummary: Sendable, Hashable {
-    /// Number of well-formed MSS options.
+    /// Number of well-formed MSS options (kind 2, length 4) the receiver reads.
     public var mssCount = 0
     /// The largest MSS value among them (0 when there is none).
     public var highestMSS: UInt16 = 0
-    /// The problem that stopped the walk, if any.
+    /// The first problem, if any.
     public var failure: MalformedReason?
+    /// Where the receiver stops reading (offset in the area).
+    public var end = 0
 
     /// Scans the option area once.
     @inlinable @inline(__always)
     public init(scanning area: UnsafeRawBufferPointer) {
         var count = 0
         var highest: UInt16 = 0
-        failure = TCPOptionWalk(area).forEach { option in
-            if option.kind == TCPOptionKind.maximumSegmentSize {
+        let stop = TCPOptionWalk(area).walk { option in
+            if option.kind == TCPOptionKind.maximumSegmentSize && option.length == TCPOptionKind.mssLength {
                 count &+= 1
                 highest = max(highest, area.u16(option.offset &+ 2))
             }
@@ -133,5 +166,7 @@ public struct TCPOptionSummary: Sendable, Hashable {
         }
         mssCount = count
         highestMSS = highest
+        failure = stop.failure
+        end = stop.end
     }
 }

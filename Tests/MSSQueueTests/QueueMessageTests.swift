@@ -88,6 +88,21 @@ struct QueueMessageTests {
         if case .packet(let second) = parsed[2] { #expect(second.id == 2) } else { Issue.record("third missing") }
     }
 
+    /// A payload may grow only into room that belongs to nobody: the last message of a datagram into the
+    /// slot after it, a message followed by another only within its own bytes (an inserted MSS option
+    /// would otherwise overwrite the next message's header).
+    @Test func onlyTheLastMessageMayGrowIntoTheSlot() {
+        let first = KernelMessage.packet(id: 1, payload: payload)
+        let second = KernelMessage.packet(id: 2, payload: payload)
+        let parsed = parse(first + second)
+        guard parsed.count == 2, case .packet(let one) = parsed[0], case .packet(let two) = parsed[1] else {
+            Issue.record("expected two packets: \(parsed)")
+            return
+        }
+        #expect(one.capacity == payload.count, "the first payload must not grow into the second message")
+        #expect(two.capacity == 4096 - first.count - (second.count - payload.count))
+    }
+
     @Test func messageCutShortStillYieldsItsID() throws {
         let message = KernelMessage.packet(id: 9, payload: payload)
         let parsed = parse(Array(message.prefix(message.count - 20)))

@@ -3,7 +3,7 @@ import Testing
 @testable import MSSWire
 import WireFixtures
 
-@Suite("Malformed corpus: accepted byte-identical, with a reason")
+@Suite("Malformed corpus: counted with a reason, untouched but for what the receiver reads")
 struct MalformedCorpusTests {
     /// Each case: a description, the bytes, and the outcome expected.
     static let corpus: [(String, [UInt8], RewriteOutcome)] = {
@@ -21,10 +21,14 @@ struct MalformedCorpusTests {
         cases.append(("total length beyond bytes", mutate(syn) { $0[3] = 0xff }, .malformed(.badTotalLength)))
         cases.append(("data offset 4", mutate(syn) { $0[32] = 0x40 }, .malformed(.badDataOffset)))
         cases.append(("data offset beyond packet", mutate(syn) { $0[32] = 0xf0 }, .malformed(.badDataOffset)))
-        cases.append(("option length 0", mutate(syn) { $0[45] = 0 }, .malformed(.badOptionLength)))  // sackOK len
-        cases.append(("option length 1", mutate(syn) { $0[45] = 1 }, .malformed(.badOptionLength)))
-        cases.append(("option past header", mutate(syn) { $0[47] = 40 }, .malformed(.badOptionLength)))  // ts len
+        // The receiver has read MSS 1460 before these malformations: it is clamped, the rest untouched.
+        let read = { (reason: MalformedReason) in RewriteOutcome.clampedMalformed(from: 1460, to: 1360, count: 1, reason: reason) }
+        cases.append(("option length 0", mutate(syn) { $0[45] = 0 }, read(.badOptionLength)))  // sackOK len
+        cases.append(("option length 1", mutate(syn) { $0[45] = 1 }, read(.badOptionLength)))
+        cases.append(("option past header", mutate(syn) { $0[47] = 40 }, read(.badOptionLength)))  // ts len
+        // An MSS of length 5 is skipped by the receiver, which then reads garbage: no MSS at all.
         cases.append(("MSS length 5", mutate(syn) { $0[41] = 5 }, .malformed(.badMSSOptionLength)))
+        cases.append(("MSS first, length 0 later", mutate(syn) { $0[40] = 1; $0[41] = 1; $0[42] = 1; $0[43] = 1; $0[45] = 0 }, .malformed(.badOptionLength)))
         for cut in [1, 10, 19, 25, 39] {
             // Truncated inside the IP or TCP header, with the IP length fixed up to match.
             let bytes = mutate(Array(syn[0..<cut])) { bytes in
@@ -51,11 +55,42 @@ struct MalformedCorpusTests {
     }()
 
     @Test(arguments: corpus.indices)
-    func acceptedUnmodified(index: Int) {
+    func countedAndUntouched(index: Int) {
         let (name, bytes, expected) = Self.corpus[index]
         let (outcome, after) = rewritten(bytes, ceiling: 1360)
         #expect(outcome == expected, "\(name)")
-        #expect(after == bytes, "\(name) must stay byte-identical")
+        guard outcome.modifiedPacket else {
+            #expect(after == bytes, "\(name) must stay byte-identical")
+            return
+        }
+        // Only the MSS value the receiver reads and the checksum changed. The mutation left the checksum
+        // stale; with it made right first, it must still be right after the rewrite.
+        var fixed = bytes
+        Oracle.setTCPChecksum(&fixed, Oracle.tcpChecksum(fixed))
+        #expect(Oracle.tcpChecksumValid(rewritten(fixed, ceiling: 1360).1), "\(name)")
+        let view = Oracle.receiverView(bytes)
+        let checksumAt = Oracle.tcpBounds(bytes).start + 16
+        var allowed: Set<Int> = [checksumAt, checksumAt + 1]
+        for offset in view.valueOffsets { allowed.formUnion([offset, offset + 1]) }
+        #expect(differingOffsets(bytes, after).isSubset(of: allowed), "\(name)")
+        #expect(Array(after[view.stop...]) == Array(bytes[view.stop...]), "\(name): bytes from the malformation on")
+        #expect(Oracle.receiverMSS(after) == [1360], "\(name)")
+    }
+
+    /// The four receiver traps of issue 11: what the receiver reads ends at the ceiling, checksum valid.
+    @Test(arguments: Fixtures.receiverTraps.indices)
+    func receiverTrapsAreClamped(index: Int) {
+        let trap = Fixtures.receiverTraps[index]
+        #expect(Oracle.tcpChecksumValid(trap.bytes), "fixture checksum")
+        #expect(Oracle.ipv4HeaderChecksumValid(trap.bytes))
+        #expect(Oracle.receiverMSS(trap.bytes) == trap.readMSS, "fixture as the receiver reads it")
+        let (outcome, after) = rewritten(trap.bytes, ceiling: 1360, ceiling6: 1340)
+        let ceiling: UInt16 = trap.bytes[0] >> 4 == 4 ? 1360 : 1340
+        #expect(outcome.modifiedPacket, "\(trap.name): \(outcome)")
+        #expect(Oracle.receiverMSS(after) == trap.readMSS.map { min($0, ceiling) }, "\(trap.name)")
+        #expect(Oracle.tcpChecksumValid(after), "\(trap.name)")
+        let view = Oracle.receiverView(trap.bytes)
+        #expect(Array(after[view.stop...]) == Array(trap.bytes[view.stop...]), "\(trap.name): untouched from the malformation on")
     }
 
     @Test func firstFragmentIsClampedButNeverGrown() {
@@ -80,6 +115,7 @@ struct RewritePropertyTests {
     func properties(seed: UInt64) {
         var random = RandomSYN(seed: seed)
         var outcomes: Set<OutcomeKind> = []
+        var clampedMalformed = 0
         for iteration in 0..<4_000 {
             let packet = random.packet()
             let ceiling = UInt16(random.int(0...5) == 0 ? random.int(88...65535) : random.int(88...1500))
@@ -90,7 +126,11 @@ struct RewritePropertyTests {
 
             let (outcome, after) = rewritten(packet, ceiling: ceiling, settings: settings)
             outcomes.insert(outcome.kind)
-            let before = Oracle.mssValues(packet)
+            if case .clampedMalformed = outcome { clampedMalformed += 1 }
+            let before = Oracle.receiverMSS(packet)
+
+            // What the receiver reads after the rewrite is never above the ceiling.
+            #expect(Oracle.receiverMSS(after).allSatisfy { $0 <= ceiling }, "\(context): \(outcome)")
 
             // The checksum, whatever path produced it, equals a full recomputation.
             #expect(Oracle.storedTCPChecksum(after) == Oracle.tcpChecksum(after), "\(context)")
@@ -99,16 +139,17 @@ struct RewritePropertyTests {
             switch outcome {
             case .inserted(let mss):
                 #expect(before.isEmpty)
-                #expect(Oracle.mssValues(after) == [mss], "\(context)")
+                #expect(Oracle.receiverMSS(after) == [mss], "\(context)")
                 #expect(mss == min(ceiling, packet[0] >> 4 == 4 ? 536 : 1220))
                 #expect(after.count == packet.count + 4)
             default:
-                // MSS never rises: each option ends at min(before, ceiling).
-                #expect(Oracle.mssValues(after) == before.map { min($0, ceiling) }, "\(context)")
-                // Nothing outside the MSS values and the checksum changed.
+                // MSS never rises: each option the receiver reads ends at min(before, ceiling).
+                #expect(Oracle.receiverMSS(after) == before.map { min($0, ceiling) }, "\(context)")
+                // Nothing outside those MSS values and the checksum changed: nothing the receiver does not
+                // read (from a malformation on), no MSS of the wrong length.
                 let checksumAt = Oracle.tcpBounds(packet).start + 16
                 var allowed: Set<Int> = [checksumAt, checksumAt + 1]
-                for offset in Oracle.mssValueOffsets(packet) { allowed.formUnion([offset, offset + 1]) }
+                for offset in Oracle.receiverView(packet).valueOffsets { allowed.formUnion([offset, offset + 1]) }
                 #expect(after.count == packet.count)
                 #expect(differingOffsets(packet, after).isSubset(of: allowed), "\(context)")
                 if !outcome.modifiedPacket { #expect(after == packet, "\(context)") }
@@ -132,7 +173,8 @@ struct RewritePropertyTests {
             }
         }
         // The generator reaches every path the properties talk about.
-        #expect(outcomes.isSuperset(of: [.clamped, .alreadyLow, .inserted, .missingMSS]))
+        #expect(outcomes.isSuperset(of: [.clamped, .alreadyLow, .inserted, .missingMSS, .malformed]))
+        #expect(clampedMalformed > 0, "no packet had an MSS clamped before a malformation")
     }
 
     /// Random damage to valid packets never traps, and an unmodified outcome means identical bytes.

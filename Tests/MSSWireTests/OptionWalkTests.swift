@@ -48,6 +48,23 @@ struct TCPOptionWalkTests {
         }
     }
 
+    /// An MSS of the wrong length is reported but skipped, as the receiver skips it: the walk goes on and
+    /// a well-formed MSS after it is counted. A structural malformation ends the walk where it is.
+    @Test func receiverSemantics() {
+        ([2, 3, 5, 2, 4, 0x05, 0xb4, 1] as [UInt8]).withUnsafeBytes { area in
+            let summary = TCPOptionSummary(scanning: area)
+            #expect(summary.failure == .badMSSOptionLength)
+            #expect(summary.mssCount == 1 && summary.highestMSS == 1460)
+            #expect(summary.end == 8)
+        }
+        ([2, 4, 0x05, 0xb4, 8, 0, 2, 4, 0x05, 0xdc] as [UInt8]).withUnsafeBytes { area in
+            let summary = TCPOptionSummary(scanning: area)
+            #expect(summary.failure == .badOptionLength)
+            #expect(summary.mssCount == 1 && summary.highestMSS == 1460, "the MSS after the stop is not read")
+            #expect(summary.end == 4)
+        }
+    }
+
     @Test func summaryCountsEveryMSS() {
         Fixtures.twoMSSSYN[40...].withUnsafeBytes { area in
             let summary = TCPOptionSummary(scanning: area)

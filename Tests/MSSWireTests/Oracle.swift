@@ -88,6 +88,37 @@ enum Oracle {
         mssValueOffsets(packet).map { u16(packet, $0) }
     }
 
+    /// What a receiver reads, written from Linux's `tcp_parse_options` and nothing of MSSWire: options up
+    /// to end-of-list or the first one it cannot walk (a kind byte with no length byte, a length below 2,
+    /// or one running past the header); the MSS options of length 4 among them. Returns the offsets of
+    /// their values and where the reading stopped (the packet offset of the first unread byte, or the end
+    /// of the header).
+    static func receiverView(_ packet: [UInt8]) -> (valueOffsets: [Int], stop: Int) {
+        let start = tcpBounds(packet).start
+        let end = start + Int(packet[start + 12] >> 4) * 4
+        var offsets: [Int] = []
+        var index = start + 20
+        while index < end {
+            let kind = packet[index]
+            if kind == 0 { return (offsets, index) }
+            if kind == 1 {
+                index += 1
+                continue
+            }
+            if end - index < 2 { return (offsets, index) }
+            let size = Int(packet[index + 1])
+            if size < 2 || size > end - index { return (offsets, index) }
+            if kind == 2 && size == 4 { offsets.append(index + 2) }
+            index += size
+        }
+        return (offsets, end)
+    }
+
+    /// The MSS values a receiver reads.
+    static func receiverMSS(_ packet: [UInt8]) -> [UInt16] {
+        receiverView(packet).valueOffsets.map { u16(packet, $0) }
+    }
+
     /// The checksum field as checksum offload leaves it: the folded pseudo-header sum, not complemented.
     static func partialChecksumSeed(_ packet: [UInt8]) -> UInt16 {
         UInt16(sum(pseudoHeader(packet)))

@@ -1,5 +1,6 @@
-/// Builds random but valid TCP SYN and SYN/ACK packets (IPv4 with options, IPv6 with extension headers),
-/// with correct checksums, for property tests.
+/// Builds random TCP SYN and SYN/ACK packets (IPv4 with options, IPv6 with extension headers) with correct
+/// checksums, for property tests. Headers are valid; a fifth of the option areas end in a receiver trap: a
+/// duplicate MSS last, an MSS of the wrong length, or an option a receiver cannot walk.
 struct RandomSYN {
     var generator: SeededGenerator
 
@@ -33,6 +34,20 @@ struct RandomSYN {
                 option = [UInt8(int(30...253)), UInt8(length)] + bytes(length - 2)
             }
             if options.count + option.count <= 40 { options += option }
+        }
+        if bool(0.2) {
+            // A receiver trap: something a receiver stops at or skips, after what came before.
+            var trap: [UInt8]
+            switch int(0...4) {
+            case 0: trap = [UInt8(int(3...253)), 0]  // length 0
+            case 1: trap = [UInt8(int(3...253)), 1]  // length 1
+            case 2: trap = [1, UInt8(int(30...253)), 0xff]  // NOP, then a length past the header
+            case 3: trap = [2, UInt8([3, 5, 6][int(0...2)]), 5, 0xdc]  // an MSS of the wrong length
+            default:
+                let mss = UInt16(int(500...1500))
+                trap = [2, 4, UInt8(mss >> 8), UInt8(mss & 0xff)]  // one more MSS, last
+            }
+            if options.count + trap.count <= 40 { options += trap }
         }
         while options.count % 4 != 0 { options.append(bool() ? 1 : 0) }
         return options

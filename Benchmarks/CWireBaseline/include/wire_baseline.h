@@ -1,5 +1,7 @@
 // A plain C implementation of the MSS rewrite, the baseline `scripts/bench wire` compares MSSWire against.
-// Same semantics as MSSRewrite.rewrite: every MSS option above the ceiling is lowered, none is raised,
+// Same semantics as MSSRewrite.rewrite: every MSS option the receiver reads (up to EOL or the first option
+// that cannot be walked) above the ceiling is lowered, none is raised, a malformed packet is reported as
+// WIRE_MALFORMED whether or not an MSS before the malformation was lowered,
 // checksums are updated incrementally (RFC 1624 eqn. 3, byte-swapped at odd offsets), a missing option is
 // inserted (min(ceiling, 536/1220)) when the SYN has no payload and the header has room.
 #ifndef WIRE_BASELINE_H
