@@ -5,7 +5,9 @@ import MSSPolicy
 struct ControlRequests: Sendable {
     let changes: PolicyChanges
     let statistics: @Sendable () -> Statistics
-    let report: @Sendable () -> String
+    /// With the kernel's counters (slower: it asks nft).
+    let fullStatistics: @Sendable () -> Statistics
+    let report: @Sendable (Statistics) -> String
 
     /// Peers per `peer list` page when the client does not say.
     static let defaultPageSize = 1000
@@ -26,8 +28,9 @@ struct ControlRequests: Sendable {
         case .peerList:
             return peerList(offset: request.offset ?? 0, limit: request.limit ?? Self.defaultPageSize)
         case .stats:
-            var response = ControlResponse(ok: true, message: report())
-            response.statistics = statistics()
+            let statistics = fullStatistics()
+            var response = ControlResponse(ok: true, message: report(statistics))
+            response.statistics = statistics
             response.policyVersion = changes.policy.store.currentVersion
             return response
         }

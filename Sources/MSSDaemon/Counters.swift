@@ -105,6 +105,9 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var stallMilliseconds: UInt64 = 0
     /// Packets given their verdict while stopping, after the queue left the path.
     public var drained: UInt64 = 0
+    /// SYNs the kernel safety net lowered: they reached it above their ceiling, so user space did not
+    /// take them (no daemon, a restart, a full queue with fail-open). nil: no net installed.
+    public var safetyNetClamped: UInt64?
 
     public init() {}
 

@@ -34,6 +34,9 @@ public final class Daemon: @unchecked Sendable {
     /// Reloads and other slow policy work started by the main loop run here, one after the other, so the
     /// loop keeps answering signals and pinging the watchdog.
     private var background: JobQueue?
+    /// The queue rules' dead man's switch (`Liveness`): refreshed by the main loop while every worker
+    /// turns its loop, cleared first when stopping.
+    private var liveness: LivenessSwitch?
     /// Where SIGUSR1 reports and the exit report go.
     private let report: @Sendable (String) -> Void
 
@@ -50,6 +53,13 @@ public final class Daemon: @unchecked Sendable {
         }
         self.logger = logger
         self.report = report
+    }
+
+    /// `statistics` plus what the kernel counts: the safety net's clamps (read with nft).
+    public var fullStatistics: Statistics {
+        var total = statistics
+        if rules != nil && configuration.safetyNet { total.safetyNetClamped = SafetyNet.clampedCount() }
+        return total
     }
 
     /// The counters of every worker, summed, with their stall and drain counts.
@@ -83,7 +93,7 @@ public final class Daemon: @unchecked Sendable {
         if configuration.installRules {
             // Which iptables is asked now, before privileges go (it reads links, runs nothing).
             let variant = IptablesVariant.fromInstalledCommand() ?? .nft
-            rules = RuleKeeper(backend: IptablesBackend(variant: variant), logger: logger)
+            rules = RuleKeeper(rules: RuleSet(iptables: IptablesBackend(variant: variant)), logger: logger)
         }
         let workers = self.workers
         changes = PolicyChanges(
@@ -95,7 +105,7 @@ public final class Daemon: @unchecked Sendable {
             do {
                 let server = try MetricsServer(address: address) { [unowned self] in
                     MetricsRendering.Snapshot(
-                        statistics: statistics, kernel: kernelQueues(), policyVersion: store.currentVersion,
+                        statistics: fullStatistics, kernel: kernelQueues(), policyVersion: store.currentVersion,
                         changes: changes.changeCounts, peers: store.snapshot.peers.count)
                 }
                 metrics = server
@@ -111,7 +121,8 @@ public final class Daemon: @unchecked Sendable {
         }
         if let path = configuration.controlSocket {
             let requests = ControlRequests(
-                changes: changes, statistics: { [unowned self] in statistics }, report: { [unowned self] in renderedReport() })
+                changes: changes, statistics: { [unowned self] in statistics },
+                fullStatistics: { [unowned self] in fullStatistics }, report: { [unowned self] in renderedReport($0) })
             do {
                 control = try ControlServer(path: path) { requests.handle($0) }
             } catch {
@@ -133,13 +144,30 @@ public final class Daemon: @unchecked Sendable {
             logger.error("\(error.message)")
             return error.exitCode
         }
+        // The rules go in while the daemon still has every privilege and before any thread exists. Nothing
+        // is queued yet: the queue rules match only once the liveness switch says the daemon is alive.
+        if let rules {
+            let spec = configuration.ruleSpec(store.snapshot)
+            do {
+                let net = try rules.install(spec, policy: NftPolicy(snapshot: store.snapshot))
+                logger.info(
+                    "rules installed with iptables-\(rules.variant.rawValue) (\(configuration.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), every SYN of \(describeFamilies(spec)))\(net ? "; safety net table inet \(SafetyNet.table) behind it" : "")"
+                )
+            } catch {
+                logger.error("cannot install rules: \(error.message)")
+                abandon()
+                return error.exitCode
+            }
+        }
+        // The switch's file is opened now, while it still may be (with --user the daemon could not later).
+        liveness = LivenessSwitch()
         // The queues are bound: nothing but CAP_NET_ADMIN is needed from here on (verdicts, and the
         // iptables/nft runs, which inherit it as an ambient capability). Capabilities are per thread, so
         // this runs before any other thread exists.
         if configuration.dropPrivileges {
             // iptables-legacy's tools need CAP_NET_RAW besides CAP_NET_ADMIN; a daemon that manages its
             // rules with them keeps it (the nf_tables variant needs CAP_NET_ADMIN only).
-            let legacy = rules?.backend.variant == .legacy
+            let legacy = rules?.variant == .legacy
             do {
                 try Privileges.dropToNetAdmin(user: configuration.user, extra: legacy ? Privileges.netRaw : 0)
                 logger.info(
@@ -147,6 +175,7 @@ public final class Daemon: @unchecked Sendable {
                 )
             } catch {
                 logger.error("\(error.message)")
+                rules?.remove()
                 abandon()
                 return error.exitCode
             }
@@ -154,22 +183,14 @@ public final class Daemon: @unchecked Sendable {
         // Output through its own thread from here on: no thread waits for whoever reads stdout/stderr.
         LogWriter.shared.start()
         defer { LogWriter.shared.stop() }
-        // Workers first: once the rules are in, SYNs arrive at once.
         for worker in workers { threads.append(WorkerThread { worker.run() }) }
-        if let rules {
-            let spec = configuration.ruleSpec(store.snapshot)
-            do {
-                try rules.install(spec)
-                logger.info(
-                    "rules installed with iptables-\(rules.backend.variant.rawValue) (\(configuration.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), MSS above \(describe(spec.lowest)))"
-                )
-            } catch {
-                logger.error("cannot install rules: \(error.message)")
-                stop(removeRules: false)
-                return error.exitCode
-            }
-        }
         background = JobQueue(threads: 1)
+        // The workers run: SYNs may come.
+        if let liveness {
+            liveness.refresh()
+        } else if rules != nil {
+            logger.warning("no liveness switch (\(Liveness.path)): SYNs are queued only if the rules were applied without it")
+        }
         control?.start()
         metrics?.start()
         let snapshot = store.snapshot
@@ -190,6 +211,7 @@ public final class Daemon: @unchecked Sendable {
     private func loop(_ signals: SignalWaiter) -> Int32 {
         var lastInterfaceCheck = monotonicMilliseconds()
         var lastPing: Int64 = 0
+        var lastRefresh = monotonicMilliseconds()
         var lastTurn = monotonicMilliseconds()
         var seenStalls = workers.map { _ in UInt64(0) }
         let reloading = Atomic(false)
@@ -233,13 +255,16 @@ public final class Daemon: @unchecked Sendable {
                         "worker of queue \(worker.socket.queue) stalled (\(stalls) time(s), \(worker.stallMilliseconds.load(ordering: .relaxed)) ms in all); SYNs queued meanwhile waited")
                 }
             }
-            // The watchdog hears from us only while every worker turns its loop.
-            if let interval = notifier?.watchdogInterval, now - lastPing >= min(interval, 1000) {
-                let fresh = workers.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < $0.stallThreshold }
-                if fresh {
-                    notifier?.watchdog()
-                    lastPing = now
-                }
+            // The watchdog, and the queue's liveness sets, hear from us only while every worker turns its
+            // loop: a stuck worker stops both, and its SYNs go to the safety net within seconds.
+            let fresh = workers.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < $0.stallThreshold }
+            if let interval = notifier?.watchdogInterval, now - lastPing >= min(interval, 1000), fresh {
+                notifier?.watchdog()
+                lastPing = now
+            }
+            if fresh, now - lastRefresh >= Liveness.refreshMilliseconds {
+                lastRefresh = now
+                liveness?.refresh()
             }
             // Tunnel interfaces come and go with new indexes: re-resolve peers' names every 5 s.
             if now - lastInterfaceCheck > 5000 {
@@ -254,6 +279,9 @@ public final class Daemon: @unchecked Sendable {
     /// The stop order: queues out of the path, drain, rules out, sockets closed.
     private func stop(removeRules: Bool) {
         notifier?.stopping()
+        // No new SYN for the queue: the liveness switch goes off (new SYNs reach the safety net), and the
+        // queues take nothing more (length 0 with fail-open).
+        liveness?.clear()
         for worker in workers {
             do { try worker.socket.bypass() } catch {
                 logger.error("queue \(worker.socket.queue): cannot take the queue out of the path: \(error.description)")
@@ -294,8 +322,8 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Counters plus the kernel's view of each queue.
-    public func renderedReport() -> String {
-        statistics.rendered(
+    public func renderedReport(_ statistics: Statistics? = nil) -> String {
+        (statistics ?? fullStatistics).rendered(
             title: "mssclamp statistics, queue \(configuration.queues), policy version \(store.currentVersion)",
             kernel: kernelQueues())
     }

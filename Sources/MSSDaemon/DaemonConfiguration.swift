@@ -10,8 +10,10 @@ public struct DaemonConfiguration: Sendable {
     public var policyPath: String?
     /// Settings given on the command line; they win over the file's at start and at every reload.
     public var overrides = PolicyOverrides()
-    /// Add the NFQUEUE rules on start and remove them on exit.
+    /// Add the NFQUEUE rules (and the safety net) on start and remove the NFQUEUE rules on exit.
     public var installRules: Bool
+    /// Put the kernel safety net behind the NFQUEUE rules (with `installRules`).
+    public var safetyNet = true
     /// Drop every capability but CAP_NET_ADMIN once the queues are bound (default on).
     public var dropPrivileges = true
     /// Also become this user (keeping CAP_NET_ADMIN).
@@ -55,7 +57,9 @@ public struct DaemonConfiguration: Sendable {
     /// The rules for a policy snapshot: the queue settings the daemon started with (changing them needs
     /// a restart) and the snapshot's ceilings.
     public func ruleSpec(_ snapshot: PolicySnapshot) -> RuleSpec {
-        RuleSpec(queue: effective.queue, policy: snapshot)
+        var spec = RuleSpec(queue: effective.queue, policy: snapshot)
+        spec.safetyNet = safetyNet
+        return spec
     }
 }
 

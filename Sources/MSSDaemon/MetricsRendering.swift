@@ -84,6 +84,9 @@ final class MetricsRendering: Sendable {
             counter("worker_stalls", "Times a worker did not pull its queue for longer than a second", [], stats.workerStalls)
             counter("worker_stall_milliseconds", "Time workers spent stalled (queued SYNs waited)", [], stats.stallMilliseconds)
             counter("drained", "Packets given their verdict while stopping, after the queue left the path", [], stats.drained)
+            if let clamped = stats.safetyNetClamped {
+                counter("safety_net_clamped", "SYNs the kernel safety net clamped because user space did not take them", [], clamped)
+            }
             var buffer = histograms.emitToBuffer()
             registry.emit(into: &buffer)
             return String(decoding: buffer, as: UTF8.self)

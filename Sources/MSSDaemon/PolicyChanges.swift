@@ -127,12 +127,8 @@ final class PolicyChanges: @unchecked Sendable {
     /// Keeps the rules in step with the policy; returns what it did, for the answer.
     private func afterChange(_ snapshot: PolicySnapshot) -> [String] {
         warnMissingInterfaces(snapshot)
-        guard let rules else {
-            logger.info(
-                "lowest ceilings now \(describe(snapshot.lowestCeilings)); rules applied with `mssclamp rules apply` were made for the file's policy: reapply them if the lowest ceiling went down")
-            return []
-        }
-        return rules.update(to: ruleSpec(snapshot)).map { [$0] } ?? []
+        guard let rules else { return [] }
+        return rules.update(to: ruleSpec(snapshot), policy: NftPolicy(snapshot: snapshot))
     }
 
     func warnMissingInterfaces(_ snapshot: PolicySnapshot) {

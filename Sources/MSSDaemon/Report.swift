@@ -30,6 +30,9 @@ extension Statistics {
         lines.append("  " + pad("batches", 14) + right(batches) + "  (largest \(largestBatch))")
         lines.append("  " + pad("stalls", 14) + right(workerStalls) + "  (\(stallMilliseconds) ms in all: SYNs waited)")
         lines.append("  " + pad("drained", 14) + right(drained) + "  (verdicted while stopping)")
+        if let safetyNetClamped {
+            lines.append("  " + pad("net_clamped", 14) + right(safetyNetClamped) + "  (SYNs the kernel safety net clamped: user space did not take them)")
+        }
         if !peers.isEmpty {
             lines.append("  per peer           seen   clamped  already_low  inserted  malformed")
             for (name, counters) in peers.sorted(by: { $0.key < $1.key }) {

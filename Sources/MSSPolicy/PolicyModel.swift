@@ -137,6 +137,10 @@ public struct QueueSettings: Sendable, Hashable {
     public var batch: Int?
     public var hooks: [String]?
     public var cpuFanout: Bool?
+    /// SYNs per second the queue takes before the rest go to the kernel safety net (0: no limit).
+    public var rate: Int?
+    /// How many SYNs above the rate the queue takes at once.
+    public var burst: Int?
 
     public init() {}
 }

@@ -10,6 +10,8 @@ public struct PolicyOverrides: Sendable, Hashable {
     public var hooks: [String]?
     public var maxlen: Int?
     public var batch: Int?
+    public var rate: Int?
+    public var burst: Int?
     public var controlSocket: String?
 
     public init() {}
@@ -25,6 +27,8 @@ public struct PolicyOverrides: Sendable, Hashable {
         if let hooks { result.queue.hooks = hooks }
         if let maxlen { result.queue.maxlen = maxlen }
         if let batch { result.queue.batch = batch }
+        if let rate { result.queue.rate = rate }
+        if let burst { result.queue.burst = burst }
         if let controlSocket { result.controlSocket = controlSocket }
         return result
     }
@@ -34,6 +38,7 @@ public struct PolicyOverrides: Sendable, Hashable {
 public enum QueueDefaults {
     /// A SYN the queue cannot take is accepted (and met by the kernel safety net) rather than dropped.
     public static let failOpen = true
-    public static let maxlen = 4096
+    /// Room for a 50,000-SYN burst (the queue admission's burst) with a margin.
+    public static let maxlen = 65536
     public static let batch = 64
 }

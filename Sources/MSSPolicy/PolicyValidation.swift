@@ -57,7 +57,7 @@ struct PolicyReader {
     init(file: String) { self.file = file }
 
     static let sections: [String: Set<String>] = [
-        "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout"],
+        "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout", "rate", "burst"],
         "defaults": ["mss4", "mss6", "insert_missing", "malformed"],
         "control": ["socket"],
     ]
@@ -121,6 +121,8 @@ struct PolicyReader {
         if let entry = table["cpu_fanout"] { queue.cpuFanout = boolean(entry, "queue.cpu_fanout") }
         if let entry = table["maxlen"] { queue.maxlen = integer(entry, "queue.maxlen", in: 1...1_000_000) }
         if let entry = table["batch"] { queue.batch = integer(entry, "queue.batch", in: 1...1024) }
+        if let entry = table["rate"] { queue.rate = integer(entry, "queue.rate", in: 0...10_000_000) }
+        if let entry = table["burst"] { queue.burst = integer(entry, "queue.burst", in: 1...10_000_000) }
         if let entry = table["hooks"] {
             if let hooks = strings(entry, "queue.hooks") {
                 for hook in hooks where Hook(rawValue: hook) == nil {

@@ -47,5 +47,7 @@ public enum ToolRunner {
         }
     }
 
-    static func package(for tool: String) -> String { tool.hasPrefix("nft") ? "nftables" : "iptables" }
+    static func package(for tool: String) -> String {
+        tool.hasPrefix("nft") ? "nftables" : tool == "ipset" ? "ipset" : tool == "unshare" ? "util-linux" : "iptables"
+    }
 }

@@ -66,19 +66,21 @@ public enum IptablesRules {
             + (spec.cpuFanout ? " --queue-cpu-fanout" : "")
     }
 
-    /// The rules inside the dedicated chain for one family (empty when that family is not clamped).
+    /// The rules inside the dedicated chain for one family (empty when that family is never clamped).
+    ///
+    /// Every SYN and SYN/ACK is queued. A prefilter such as `-m tcpmss --mss 1361:65535` looks at the
+    /// first MSS option only: it would hide `[MSS 1300, MSS 1460]` from the daemon while the receiver
+    /// reads 1460, and an MSS followed by a malformed option too. What this costs (SYNs already low make
+    /// the round trip) is measured by `scripts/bench queue` (docs/benchmarks.md).
     public static func chainRules(_ spec: RuleSpec, family: IPTablesFamily) -> [String] {
         let lowest = family == .ipv4 ? spec.lowest.ipv4 : spec.lowest.ipv6
-        guard let lowest else { return [] }
-        let syn = "-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN"
-        let tail = "-m comment --comment \(comment) \(target(spec))"
-        // Only SYNs whose MSS is above the lowest ceiling reach user space: LOW = lowest + 1.
-        var rules = ["\(syn) -m tcpmss --mss \(Int(lowest) + 1):65535 \(tail)"]
-        if spec.insertMissing {
-            // `! --mss 0:65535` matches exactly the SYNs that carry no MSS option at all.
-            rules.append("\(syn) -m tcpmss ! --mss 0:65535 \(tail)")
-        }
-        return rules
+        guard lowest != nil else { return [] }
+        // As iptables-save prints it, so verify can compare line by line.
+        let alive = spec.liveness ? Liveness.match(for: family) + " " : ""
+        let admission = spec.queueRate.map {
+            "-m hashlimit --hashlimit-upto \($0)/sec --hashlimit-burst \(spec.queueBurst) --hashlimit-name \(spec.chain.lowercased()) "
+        } ?? ""
+        return ["-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)\(admission)-m comment --comment \(comment) \(target(spec))"]
     }
 
     /// The jump from a built-in chain, as iptables-save prints it.

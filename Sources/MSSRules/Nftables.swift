@@ -20,15 +20,12 @@ public enum NftablesRules {
         return "queue num \(spec.queues.first)-\(spec.queues.last) \(spec.cpuFanout ? "bypass,fanout" : "bypass")"
     }
 
-    /// The queue backend: the same SYNs the iptables rules queue.
+    /// The queue backend: the same SYNs the iptables rules queue (every one, see `IptablesRules`).
     public static func queueScript(_ spec: RuleSpec) -> String {
         var rules: [String] = []
         for (family, lowest) in [("ipv4", spec.lowest.ipv4), ("ipv6", spec.lowest.ipv6)] {
-            guard let lowest else { continue }
-            rules.append("\(syn) meta nfproto \(family) tcp option maxseg size > \(lowest) counter \(queueTarget(spec))")
-            if spec.insertMissing {
-                rules.append("\(syn) meta nfproto \(family) tcp option maxseg missing counter \(queueTarget(spec))")
-            }
+            guard lowest != nil else { continue }
+            rules.append("\(syn) meta nfproto \(family) counter \(queueTarget(spec))")
         }
         var lines = ["table inet \(table) {"]
         for hook in spec.hooks {
@@ -41,138 +38,53 @@ public enum NftablesRules {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Why a policy cannot be compiled into nft maps, and what the maps leave out.
+    /// The kernel-only table of the `nft-map` backend, and what it leaves to the daemon.
     public struct MapCompilation: Sendable {
         public var script: String
         /// Policy features that take no effect in the kernel maps (printed with `rules show`).
         public var notOffloaded: [String]
     }
 
-    /// Compiles a policy whose peers are all static prefixes into nft interval verdict maps.
-    ///
-    /// Each prefix is flattened to disjoint address ranges carrying the longest-prefix match, and each
-    /// range jumps to a chain per ceiling value that lowers the MSS only when it is above that value. The
-    /// source lookup and the destination lookup run one after the other, so when both ends belong to
-    /// different peers the second can only lower the MSS further: the lower ceiling wins, and an MSS is
-    /// never raised. Packets whose addresses no peer claims get the defaults. This is the mssclamp
-    /// semantics exactly; the plain `tcp option maxseg size set ip saddr map @peers4` form would raise an
-    /// MSS below the peer's ceiling and let the second lookup overwrite the first.
-    public static func mapScript(_ configuration: PolicyConfiguration, hooks: [Hook]) throws(RuleError) -> MapCompilation {
-        let refused = configuration.peers.filter { $0.inInterface != nil || $0.outInterface != nil || $0.fwmark != nil }
-        guard refused.isEmpty else {
-            throw RuleError(
-                "cannot compile into nft maps: peer(s) \(refused.map { "\"\($0.name)\"" }.joined(separator: ", ")) match on interfaces or marks; only address prefixes are offloaded (use --backend iptables with the daemon)",
-                exitCode: 65)
-        }
-        var values: Set<UInt16> = []
-        var body: [String] = []
-        var baseRules: [String] = []
-        for family in [IPFamilyName.ipv4, .ipv6] {
-            var entries: [(range: ClosedRange<UInt128>, length: Int, ceiling: UInt16?)] = []
-            for peer in configuration.peers {
-                let ceiling = family == .ipv4 ? peer.ceiling.ceilings.ipv4 : peer.ceiling.ceilings.ipv6
-                for prefix in peer.match {
-                    guard let range = AddressRange(prefix), range.family == family else { continue }
-                    entries.append((range.range, range.length, ceiling))
-                }
-            }
-            let fallback = family == .ipv4 ? configuration.defaults.ipv4 : configuration.defaults.ipv6
-            guard !entries.isEmpty || fallback != nil else { continue }
-            let (map, claimed) = (family.prefix + "peers", family.prefix + "claimed")
-            let segments = flatten(entries)
-            var elements: [String] = []
-            for segment in segments {
-                let verdict: String
-                if let ceiling = segment.value {
-                    values.insert(ceiling)
-                    verdict = "jump clamp_\(ceiling)"
-                } else {
-                    verdict = "continue"  // "none": no clamp from this side
-                }
-                elements.append("\(family.format(segment.range)) : \(verdict)")
-            }
-            let merged = merge(entries.map(\.range))
-            body.append("\tmap \(map) {")
-            body.append("\t\ttype \(family.nftType) : verdict")
-            body.append("\t\tflags interval")
-            if !elements.isEmpty { body.append("\t\telements = { " + elements.joined(separator: ",\n\t\t\t     ") + " }") }
-            body.append("\t}")
-            body.append("\tset \(claimed) {")
-            body.append("\t\ttype \(family.nftType)")
-            body.append("\t\tflags interval")
-            if !merged.isEmpty { body.append("\t\telements = { " + merged.map(family.format).joined(separator: ", ") + " }") }
-            body.append("\t}")
-            let match = "\(syn) meta nfproto \(family.rawValue)"
-            baseRules.append("\(match) \(family.address) saddr vmap @\(map)")
-            baseRules.append("\(match) \(family.address) daddr vmap @\(map)")
-            baseRules.append("\(match) \(family.address) saddr @\(claimed) return")
-            baseRules.append("\(match) \(family.address) daddr @\(claimed) return")
-            if let fallback {
-                baseRules.append("\(match) tcp option maxseg size > \(fallback) tcp option maxseg size set \(fallback)")
-            }
-        }
-        var lines = ["table inet \(table) {"]
-        lines += body
-        for value in values.sorted() {
-            lines.append("\tchain clamp_\(value) {")
-            lines.append("\t\ttcp option maxseg size > \(value) tcp option maxseg size set \(value)")
-            lines.append("\t}")
-        }
-        for hook in hooks {
-            lines.append("\tchain \(hook.rawValue) {")
-            lines.append("\t\t\(baseChain(hook))")
-            lines += baseRules.map { "\t\t" + $0 }
-            lines.append("\t}")
-        }
-        lines.append("}")
+    /// The whole policy compiled into `table inet mssclamp` (see `NftPolicy` for how the semantics carry
+    /// over), for hosts that want the kernel alone to clamp.
+    public static func mapScript(_ configuration: PolicyConfiguration, hooks: [Hook]) -> MapCompilation {
+        let policy = NftPolicy(defaults: configuration.defaults, peers: configuration.peers)
         var notes = [
             "SYNs without an MSS option pass unchanged: nftables cannot insert an option (the daemon does)",
-            "no per-outcome or per-peer counters (only `nft list table inet \(table)`)",
+            "only the first MSS option of a SYN is clamped (nft's tcp option maxseg); the daemon clamps every one the receiver reads",
+            "no per-outcome or per-peer counters (only `nft list counter inet \(table) clamped`)",
             "live peers (`mssclamp peer add`) need the daemon; rerun `rules apply` after editing the file",
         ]
         if configuration.dropMalformed { notes.append("malformed = \"drop\" is not offloaded: malformed SYNs pass") }
-        return MapCompilation(script: lines.joined(separator: "\n") + "\n", notOffloaded: notes)
+        return MapCompilation(
+            script: policy.script(table: table, hooks: hooks, priority: "mangle", counter: "clamped"), notOffloaded: notes)
+    }
+}
+
+/// The kernel safety net behind the NFQUEUE rules: the whole policy in nft maps, in a hook after the
+/// queue, so SYNs that user space could not take (no daemon, a restart, a full queue with fail-open) are
+/// still clamped to their peer's ceiling, and counted.
+public enum SafetyNet {
+    public static let table = "mssclamp_net"
+    public static let counter = "clamped"
+    /// After the iptables mangle table (priority -150), where NFQUEUE hands the SYNs to the daemon: a
+    /// SYN the daemon clamped passes unchanged, one that skipped the queue is clamped here.
+    public static let priority = "mangle + 10"
+
+    public static func script(_ policy: NftPolicy, hooks: [Hook]) -> String {
+        policy.script(table: table, hooks: hooks, priority: priority, counter: counter)
     }
 
-    /// Disjoint ranges with the value of the longest prefix covering them (nil value: a "none" peer);
-    /// adjacent ranges with the same value are merged. Addresses no prefix covers are left out.
-    static func flatten(_ entries: [(range: ClosedRange<UInt128>, length: Int, ceiling: UInt16?)])
-        -> [(range: ClosedRange<UInt128>, value: UInt16?)]
-    {
-        guard !entries.isEmpty else { return [] }
-        // Elementary segments start at every prefix start and right after every prefix end.
-        var points = Set<UInt128>()
-        for entry in entries {
-            points.insert(entry.range.lowerBound)
-            if entry.range.upperBound < UInt128.max { points.insert(entry.range.upperBound + 1) }
+    /// SYNs the net lowered since it was installed, from `nft list counter`; nil when there is no net.
+    public static func clampedCount() -> UInt64? {
+        guard let result = try? ToolRunner.run(["nft", "list", "counter", "inet", table, counter], timeout: 5),
+            result.status == 0
+        else { return nil }
+        for line in result.output.split(separator: "\n") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if let index = words.firstIndex(of: "packets"), index + 1 < words.count { return UInt64(words[index + 1]) }
         }
-        let starts = points.sorted()
-        let byLength = entries.sorted { $0.length > $1.length }
-        var result: [(range: ClosedRange<UInt128>, value: UInt16?)] = []
-        for (index, start) in starts.enumerated() {
-            let end = index + 1 < starts.count ? starts[index + 1] - 1 : UInt128.max
-            // Prefixes nest or are disjoint, so one that contains the start contains the whole segment.
-            guard let owner = byLength.first(where: { $0.range.contains(start) }) else { continue }
-            if let last = result.last, last.value == owner.ceiling, last.range.upperBound &+ 1 == start {
-                result[result.count - 1].range = last.range.lowerBound...end
-            } else {
-                result.append((start...end, owner.ceiling))
-            }
-        }
-        return result
-    }
-
-    /// The union of ranges as disjoint ranges.
-    static func merge(_ ranges: [ClosedRange<UInt128>]) -> [ClosedRange<UInt128>] {
-        var result: [ClosedRange<UInt128>] = []
-        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
-            if let last = result.last, last.upperBound == UInt128.max || range.lowerBound <= last.upperBound + 1 {
-                result[result.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
-            } else {
-                result.append(range)
-            }
-        }
-        return result
+        return nil
     }
 }
 
@@ -231,7 +143,10 @@ struct AddressRange {
 
 /// Applies, removes and verifies `table inet mssclamp`.
 public struct NftablesBackend: Sendable {
-    public init() {}
+    /// The `inet` table this backend owns.
+    public let table: String
+
+    public init(table: String = NftablesRules.table) { self.table = table }
 
     static let queueProbe = """
         table inet mssclamp_probe {
@@ -262,7 +177,12 @@ public struct NftablesBackend: Sendable {
 
     /// Replaces the table atomically (one nft transaction: declare, delete, recreate).
     public func apply(_ script: String) throws(RuleError) {
-        let transaction = "table inet \(NftablesRules.table)\ndelete table inet \(NftablesRules.table)\n" + script
+        let transaction = "table inet \(table)\ndelete table inet \(table)\n" + script
+        try run(transaction)
+    }
+
+    /// Runs an nft transaction (`nft -f -`): all of it or nothing.
+    public func run(_ transaction: String) throws(RuleError) {
         let result = try ToolRunner.run(["nft", "-f", "-"], input: transaction)
         guard result.status == 0 else {
             throw RuleError("nft refused the rules (nothing was changed): \(result.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: 69)
@@ -271,38 +191,39 @@ public struct NftablesBackend: Sendable {
 
     public func remove() throws(RuleError) {
         guard try installedListing() != nil else { return }
-        let result = try ToolRunner.run(["nft", "delete", "table", "inet", NftablesRules.table])
+        let result = try ToolRunner.run(["nft", "delete", "table", "inet", table])
         guard result.status == 0 else { throw RuleError("nft could not delete the table: \(result.error)") }
     }
 
-    /// `nft list table inet mssclamp` with counters zeroed, or nil when there is no such table.
+    /// `nft list table inet TABLE` with counters zeroed, or nil when there is no such table.
     public func installedListing() throws(RuleError) -> String? {
-        let result = try ToolRunner.run(["nft", "list", "table", "inet", NftablesRules.table])
+        let result = try ToolRunner.run(["nft", "list", "table", "inet", table])
         guard result.status == 0 else { return nil }
         return Self.normalized(result.output)
     }
 
     /// How nft itself prints `script`: loaded into a private, empty network namespace and listed back.
-    public static func canonical(_ script: String) throws(RuleError) -> String {
+    public func canonical(_ script: String) throws(RuleError) -> String {
         let result = try ToolRunner.run(
-            ["unshare", "--net", "sh", "-c", "nft -f - && nft list table inet \(NftablesRules.table)"], input: script)
+            ["unshare", "--net", "sh", "-c", "nft -f - && nft list table inet \(table)"], input: script)
         guard result.status == 0 else {
             throw RuleError("nft refused the rules: \(result.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: 69)
         }
-        return normalized(result.output)
+        return Self.normalized(result.output)
     }
 
     static func normalized(_ listing: String) -> String {
         listing.replacingOccurrences(of: #"counter packets \d+ bytes \d+"#, with: "counter", options: .regularExpression)
+            .replacingOccurrences(of: #"packets \d+ bytes \d+"#, with: "packets bytes", options: .regularExpression)
             .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             .joined(separator: "\n")
     }
 
     /// Differences between the installed table and `script` ("missing: ...", "unexpected: ...").
     public func verify(_ script: String) throws(RuleError) -> [String] {
-        let expected = try Self.canonical(script)
+        let expected = try canonical(script)
         guard let installed = try installedListing() else {
-            return ["table inet \(NftablesRules.table) is missing"]
+            return ["table inet \(table) is missing"]
         }
         return lineDifferences(expected: expected, installed: installed)
     }

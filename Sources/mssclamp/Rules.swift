@@ -16,33 +16,49 @@ enum RuleBackend: String, ExpressibleByArgument, CaseIterable {
 /// Options every `rules` subcommand takes, so one command line works for show, apply, verify and
 /// remove alike.
 struct RuleOptions: ParsableArguments {
-    @Option(help: "iptables (the default), nftables (needs CONFIG_NFT_QUEUE) or nft-map (kernel-only, static peers).")
+    @Option(help: "iptables (the default: NFQUEUE to the daemon, with the kernel safety net behind it), nftables (needs CONFIG_NFT_QUEUE) or nft-map (the kernel alone).")
     var backend: RuleBackend = .iptables
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With the iptables backend, also install the kernel safety net (table inet \(SafetyNet.table)): SYNs the queue does not take are clamped by the kernel to their peer's ceiling. Default: on.")
+    var safetyNet = true
 
     @OptionGroup var ceilings: CeilingOptions
     @OptionGroup var queueOptions: QueueOptions
 
-    /// The policy in force (file or --mss, with the command line's settings over it) and the spec of the
-    /// rules for it.
-    func resolve() throws -> (configuration: PolicyConfiguration, spec: RuleSpec) {
+    /// The policy in force (file or --mss, with the command line's settings over it), the spec of the
+    /// NFQUEUE rules and the compiled policy of the net.
+    func resolve() throws -> (configuration: PolicyConfiguration, spec: RuleSpec, policy: NftPolicy) {
         var overrides = PolicyOverrides()
         ceilings.addOverrides(to: &overrides)
         queueOptions.addOverrides(to: &overrides)
         let configuration = overrides.applied(to: try ceilings.configuration())
-        return (configuration, RuleSpec(queue: configuration.queue, policy: try compile(configuration)))
+        var spec = RuleSpec(queue: configuration.queue, policy: try compile(configuration))
+        spec.safetyNet = safetyNet
+        return (configuration, spec, NftPolicy(defaults: configuration.defaults, peers: configuration.peers))
     }
 
     /// The nft script for the nftables or nft-map backend.
-    func nftScript(_ configuration: PolicyConfiguration, _ spec: RuleSpec) throws -> (script: String, notes: [String]) {
+    func nftScript(_ configuration: PolicyConfiguration, _ spec: RuleSpec) -> (script: String, notes: [String]) {
         if backend == .nftMap {
-            do {
-                let compiled = try NftablesRules.mapScript(configuration, hooks: spec.hooks)
-                return (compiled.script, compiled.notOffloaded)
-            } catch {
-                throw fail(error.message, code: error.exitCode)
-            }
+            let compiled = NftablesRules.mapScript(configuration, hooks: spec.hooks)
+            return (compiled.script, compiled.notOffloaded)
         }
         return (NftablesRules.queueScript(spec), [])
+    }
+
+    /// The iptables rules and the net, through the active iptables variant.
+    func ruleSet() throws -> RuleSet {
+        RuleSet(iptables: try ruleStep { () throws(RuleError) in try IptablesBackend.detect() })
+    }
+
+    /// Stops with exit 69 when the nftables queue backend cannot run on this kernel.
+    func requireNftQueue() throws {
+        guard backend == .nftables else { return }
+        guard try ruleStep({ () throws(RuleError) in try NftablesBackend.queueSupported() }) else {
+            throw fail(NftablesBackend.noQueueMessage, code: 69)
+        }
     }
 }
 
@@ -62,20 +78,24 @@ extension MSSClamp {
             subcommands: [Show.self, Apply.self, Remove.self, Verify.self, Import.self])
 
         struct Show: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Print the rules without changing anything.")
+            static let configuration = CommandConfiguration(abstract: "Print exactly what `apply` installs, without changing anything.")
             @OptionGroup var options: RuleOptions
 
             func run() throws {
-                let (configuration, spec) = try options.resolve()
+                let (configuration, spec, policy) = try options.resolve()
                 switch options.backend {
                 case .iptables:
+                    if spec.safetyNet {
+                        print("# nft -f -   (the safety net, installed first; the transaction deletes an older one)")
+                        print(SafetyNet.script(policy, hooks: spec.hooks), terminator: "")
+                    }
                     // Exactly the scripts `apply` runs on a host without mssclamp's rules.
                     print("# iptables-restore --noflush")
                     print(IptablesRules.applyScript(spec, family: .ipv4, installed: .empty), terminator: "")
                     print("# ip6tables-restore --noflush")
                     print(IptablesRules.applyScript(spec, family: .ipv6, installed: .empty), terminator: "")
                 case .nftables, .nftMap:
-                    let (script, notes) = try options.nftScript(configuration, spec)
+                    let (script, notes) = options.nftScript(configuration, spec)
                     print("# nft -f -")
                     print(script, terminator: "")
                     for note in notes { print("# not offloaded: \(note)") }
@@ -89,19 +109,19 @@ extension MSSClamp {
             @OptionGroup var options: RuleOptions
 
             func run() throws {
-                let (configuration, spec) = try options.resolve()
+                let (configuration, spec, policy) = try options.resolve()
                 switch options.backend {
                 case .iptables:
-                    let backend = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
-                    try ruleStep { () throws(RuleError) in try backend.apply(spec) }
-                    print("applied with iptables-\(backend.variant.rawValue): \(spec.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), queue \(spec.queues)")
-                case .nftables, .nftMap:
-                    if options.backend == .nftables {
-                        guard try ruleStep({ () throws(RuleError) in try NftablesBackend.queueSupported() }) else {
-                            throw fail(NftablesBackend.noQueueMessage, code: 69)
-                        }
+                    let rules = try options.ruleSet()
+                    let notes = try ruleStep { () throws(RuleError) in try rules.apply(spec, policy: policy) }
+                    print("applied with iptables-\(rules.iptables.variant.rawValue): \(spec.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), queue \(spec.queues)")
+                    if spec.safetyNet && notes.isEmpty {
+                        print("safety net: table inet \(SafetyNet.table) (SYNs the queue does not take are clamped by the kernel)")
                     }
-                    let (script, notes) = try options.nftScript(configuration, spec)
+                    for note in notes { print(note) }
+                case .nftables, .nftMap:
+                    try options.requireNftQueue()
+                    let (script, notes) = options.nftScript(configuration, spec)
                     try ruleStep { () throws(RuleError) in try NftablesBackend().apply(script) }
                     print("applied: table inet \(NftablesRules.table) (\(options.backend.rawValue))")
                     for note in notes { print("not offloaded: \(note)") }
@@ -116,11 +136,15 @@ extension MSSClamp {
 
             @OptionGroup var options: RuleOptions
 
+            @Flag(help: "Leave the kernel safety net in place (the service's ExecStopPost: the kernel keeps clamping while the daemon is down).")
+            var keepNet = false
+
             func run() throws {
                 switch options.backend {
                 case .iptables:
-                    let iptables = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
-                    try ruleStep { () throws(RuleError) in try iptables.remove(chain: RuleSpec.defaultChain) }
+                    let rules = try options.ruleSet()
+                    let keep = keepNet || !options.safetyNet
+                    try ruleStep { () throws(RuleError) in try rules.remove(keepNet: keep) }
                 case .nftables, .nftMap:
                     try ruleStep { () throws(RuleError) in try NftablesBackend().remove() }
                 }
@@ -134,19 +158,15 @@ extension MSSClamp {
             @OptionGroup var options: RuleOptions
 
             func run() throws {
-                let (configuration, spec) = try options.resolve()
+                let (configuration, spec, policy) = try options.resolve()
                 let differences: [String]
                 switch options.backend {
                 case .iptables:
-                    let backend = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
-                    differences = try ruleStep { () throws(RuleError) in try backend.verify(spec) }
+                    let rules = try options.ruleSet()
+                    differences = try ruleStep { () throws(RuleError) in try rules.verify(spec, policy: policy) }
                 case .nftables, .nftMap:
-                    if options.backend == .nftables,
-                        !(try ruleStep({ () throws(RuleError) in try NftablesBackend.queueSupported() }))
-                    {
-                        throw fail(NftablesBackend.noQueueMessage, code: 69)
-                    }
-                    let (script, _) = try options.nftScript(configuration, spec)
+                    try options.requireNftQueue()
+                    let (script, _) = options.nftScript(configuration, spec)
                     differences = try ruleStep { () throws(RuleError) in try NftablesBackend().verify(script) }
                 }
                 guard differences.isEmpty else {
@@ -224,8 +244,11 @@ extension MSSClamp {
                 let spec = RuleSpec(queue: effective.queue, policy: try compile(effective))
                 var deleting: [IPTablesFamily: [String]] = [:]
                 for item in result.translated { deleting[item.rule.family, default: []].append(item.rule.text) }
-                let backend = try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }
-                try ruleStep { () throws(RuleError) in try backend.apply(spec, deleting: deleting) }
+                let rules = RuleSet(iptables: try ruleStep { () throws(RuleError) in try IptablesBackend.detect() })
+                let notes = try ruleStep { () throws(RuleError) in
+                    try rules.apply(spec, policy: NftPolicy(defaults: effective.defaults, peers: effective.peers), deleting: deleting)
+                }
+                for note in notes { print(note, to: &stderr) }
                 print("replaced \(result.translated.count) TCPMSS rule(s) with mssclamp's rules (queue \(spec.queues)); start `mssclamp run --config \(output ?? "FILE")`", to: &stderr)
             }
         }

@@ -23,8 +23,13 @@ extension MSSClamp {
             help: "Accept packets when the queue is full instead of dropping them (NFQA_CFG_F_FAIL_OPEN). Default: the file's [queue] fail_open, else on.")
         var failOpen: Bool?
 
-        @Flag(help: "Add the iptables/ip6tables NFQUEUE rules on start and remove them on exit.")
+        @Flag(help: "Add the iptables/ip6tables NFQUEUE rules (and the kernel safety net) on start; remove the NFQUEUE rules on exit.")
         var installRules = false
+
+        @Flag(
+            inversion: .prefixedNo,
+            help: "With --install-rules, put the kernel safety net behind the queue: SYNs the daemon cannot take are clamped by the kernel (and counted). It stays when the daemon stops. Default: on.")
+        var safetyNet = true
 
         @Option(help: "Packets the kernel may hold per queue waiting for a verdict (default: the file's [queue] maxlen, else \(QueueDefaults.maxlen)).")
         var queueMaxlen: Int?
@@ -83,6 +88,7 @@ extension MSSClamp {
                 policy: try ceilings.configuration(), policyPath: ceilings.configPath, overrides: overrides,
                 installRules: installRules)
             settings.user = user
+            settings.safetyNet = safetyNet
             settings.dropPrivileges = !keepCapabilities
             settings.metricsAddress = metrics
             settings.auditPerSecond = max(0, logClamps)

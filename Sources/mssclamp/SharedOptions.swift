@@ -1,5 +1,6 @@
 import ArgumentParser
 import MSSPolicy
+import MSSRules
 
 /// Options shared by `run` and `rules`: where packets are queued and which hooks jump to the chain.
 /// Each one given replaces the file's `[queue]` value (`PolicyOverrides`).
@@ -15,7 +16,15 @@ struct QueueOptions: ParsableArguments {
         help: "With a queue range, spread packets by CPU (--queue-cpu-fanout) instead of by flow. Default: the file's [queue] cpu_fanout, else off.")
     var cpuFanout: Bool?
 
+    @Option(help: "SYNs per second the queue takes; beyond it they go to the kernel safety net, which clamps them in the kernel (0: no limit). Default: the file's [queue] rate, else \(QueueAdmission.defaultRate.map(String.init) ?? "none").")
+    var queueRate: Int?
+
+    @Option(help: "SYNs the queue takes at once above the rate. Default: the file's [queue] burst, else \(QueueAdmission.defaultBurst).")
+    var queueBurst: Int?
+
     func validate() throws {
+        if let queueRate, !(0...10_000_000).contains(queueRate) { throw ValidationError("--queue-rate must be within 0-10000000") }
+        if let queueBurst, !(1...10_000_000).contains(queueBurst) { throw ValidationError("--queue-burst must be within 1-10000000") }
         if let queue, QueueRange(parsing: queue) == nil {
             throw ValidationError("--queue must be N or N-M with N <= M <= 65535, got '\(queue)'")
         }
@@ -28,6 +37,8 @@ struct QueueOptions: ParsableArguments {
         if let queue { overrides.queueNumbers = queue }
         if let hooks { overrides.hooks = Hook.parseList(hooks)?.map(\.rawValue) }
         if let cpuFanout { overrides.cpuFanout = cpuFanout }
+        if let queueRate { overrides.rate = queueRate }
+        if let queueBurst { overrides.burst = queueBurst }
     }
 }
 

@@ -49,8 +49,14 @@ struct RulesTests {
         #expect(apply.status == 0, "\(apply.error)")
         #expect(apply.output.contains("iptables-\(variant)"))
         let applied = try Self.saved(namespace, variant)
-        #expect(applied.contains("-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1361:65535 -m comment --comment mssclamp -j NFQUEUE --queue-balance 0:1 --queue-bypass"), "\(applied)")
-        #expect(applied.contains("--mss 1341:65535"), "IPv6 rules missing: \(applied)")
+        // Every SYN is queued (up to the admission rate): no prefilter on the first MSS option.
+        let queueRule = { (mask: String) in
+            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask \(mask) --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssclamp -m comment --comment mssclamp -j NFQUEUE --queue-balance 0:1 --queue-bypass"
+        }
+        let sections = applied.components(separatedBy: "ip6tables-")
+        #expect(sections.count == 2 && sections[0].contains(queueRule("0.0.0.0")), "\(applied)")
+        #expect(sections.count == 2 && sections[1].contains(queueRule("::")), "IPv6 rules missing: \(applied)")
+        #expect(try namespace.run(["nft", "list", "table", "inet", "mssclamp_net"]).status == 0, "no safety net")
 
         var verify = try Self.mssclamp(namespace, variant: variant, ["rules", "verify", "--mss", "1360", "--queue", "0-1", "--hooks", "forward,output"])
         #expect(verify.status == 0, "\(verify.output) \(verify.error)")
@@ -77,6 +83,7 @@ struct RulesTests {
         let remove = try Self.mssclamp(namespace, variant: variant, ["rules", "remove"])
         #expect(remove.status == 0, "\(remove.error)")
         #expect(try Self.saved(namespace, variant) == before, "residue after remove")
+        #expect(try namespace.run(["nft", "list", "table", "inet", "mssclamp_net"]).status != 0, "the safety net stayed")
         // Removing again is a no-op, not an error.
         #expect(try Self.mssclamp(namespace, variant: variant, ["rules", "remove"]).status == 0)
     }
@@ -146,7 +153,7 @@ struct RulesTests {
         #expect(result.error.contains("2 TCPMSS rule(s) translated, 0 not"), "\(result.error)")
         let after = try namespace.exec(["iptables-nft-save", "-t", "mangle"])
         #expect(!after.contains("TCPMSS"), "\(after)")
-        #expect(after.contains("--mss 1301:65535") && after.contains("-A FORWARD -j MSSCLAMP"), "\(after)")
+        #expect(after.contains("-j NFQUEUE --queue-num 0 --queue-bypass") && after.contains("-A FORWARD -j MSSCLAMP"), "\(after)")
         let check = try Shell.run([BuiltProducts.mssclamp, "check", "--config", policy.path])
         #expect(check.status == 0, "\(check.output) \(check.error)")
     }

@@ -7,16 +7,18 @@ struct IptablesRenderTests {
     let spec = RuleSpec(queues: QueueRange(first: 0, last: 0), lowest: Ceilings(ipv4: 1360, ipv6: 1340))
 
     @Test func goldenChainRules() {
+        // Every SYN, while the daemon is alive and up to the admission rate: no prefilter on the MSS.
         #expect(IptablesRules.chainRules(spec, family: .ipv4) == [
-            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1361:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass",
-            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss ! --mss 0:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass",
+            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask 0.0.0.0 --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssclamp -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass"
         ])
         var balanced = spec
         balanced.queues = QueueRange(first: 2, last: 5)
         balanced.cpuFanout = true
         balanced.insertMissing = false
+        balanced.queueRate = nil
+        balanced.liveness = false
         #expect(IptablesRules.chainRules(balanced, family: .ipv6) == [
-            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1341:65535 -m comment --comment mssclamp -j NFQUEUE --queue-balance 2:5 --queue-bypass --queue-cpu-fanout"
+            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment mssclamp -j NFQUEUE --queue-balance 2:5 --queue-bypass --queue-cpu-fanout"
         ])
         var noIPv6 = spec
         noIPv6.lowest.ipv6 = nil
@@ -28,8 +30,7 @@ struct IptablesRenderTests {
         #expect(IptablesRules.applyScript(spec, family: .ipv4, installed: empty) == """
             *mangle
             :MSSCLAMP - [0:0]
-            -A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1361:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass
-            -A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss ! --mss 0:65535 -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass
+            -A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask 0.0.0.0 --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssclamp -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass
             -I FORWARD 1 -j MSSCLAMP
             COMMIT
 

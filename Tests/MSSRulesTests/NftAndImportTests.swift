@@ -12,10 +12,8 @@ struct NftAndImportTests {
             table inet mssclamp {
             \tchain forward {
             \t\ttype filter hook forward priority mangle; policy accept;
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 tcp option maxseg size > 1360 counter queue num 0 bypass
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 tcp option maxseg missing counter queue num 0 bypass
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 tcp option maxseg size > 1340 counter queue num 0 bypass
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 tcp option maxseg missing counter queue num 0 bypass
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 counter queue num 0 bypass
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 counter queue num 0 bypass
             \t}
             }
 
@@ -52,9 +50,11 @@ struct NftAndImportTests {
 
     @Test func goldenMapTable() throws {
         let configuration = try PolicyConfiguration.parse(Self.policy, file: "p.toml")
-        let compiled = try NftablesRules.mapScript(configuration, hooks: [.forward])
+        let compiled = NftablesRules.mapScript(configuration, hooks: [.forward])
         #expect(compiled.script == """
             table inet mssclamp {
+            \tcounter clamped {
+            \t}
             \tmap v4_peers {
             \t\ttype ipv4_addr : verdict
             \t\tflags interval
@@ -79,26 +79,35 @@ struct NftAndImportTests {
             \t\telements = { 2001:db8:1:0:0:0:0:0/48 }
             \t}
             \tchain clamp_1280 {
-            \t\ttcp option maxseg size > 1280 tcp option maxseg size set 1280
+            \t\ttcp option maxseg size > 1280 counter name "clamped" tcp option maxseg size set 1280
             \t}
             \tchain clamp_1300 {
-            \t\ttcp option maxseg size > 1300 tcp option maxseg size set 1300
+            \t\ttcp option maxseg size > 1300 counter name "clamped" tcp option maxseg size set 1300
             \t}
             \tchain clamp_1350 {
-            \t\ttcp option maxseg size > 1350 tcp option maxseg size set 1350
+            \t\ttcp option maxseg size > 1350 counter name "clamped" tcp option maxseg size set 1350
+            \t}
+            \tchain clamp_1380 {
+            \t\ttcp option maxseg size > 1380 counter name "clamped" tcp option maxseg size set 1380
+            \t}
+            \tchain clamp_1400 {
+            \t\ttcp option maxseg size > 1400 counter name "clamped" tcp option maxseg size set 1400
+            \t}
+            \tchain lookup {
+            \t\tmeta nfproto ipv4 ip saddr vmap @v4_peers
+            \t\tmeta nfproto ipv4 ip daddr vmap @v4_peers
+            \t\tmeta nfproto ipv4 ip saddr @v4_claimed return
+            \t\tmeta nfproto ipv4 ip daddr @v4_claimed return
+            \t\tmeta nfproto ipv4 jump clamp_1400
+            \t\tmeta nfproto ipv6 ip6 saddr vmap @v6_peers
+            \t\tmeta nfproto ipv6 ip6 daddr vmap @v6_peers
+            \t\tmeta nfproto ipv6 ip6 saddr @v6_claimed return
+            \t\tmeta nfproto ipv6 ip6 daddr @v6_claimed return
+            \t\tmeta nfproto ipv6 jump clamp_1380
             \t}
             \tchain forward {
             \t\ttype filter hook forward priority mangle; policy accept;
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip saddr vmap @v4_peers
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip daddr vmap @v4_peers
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip saddr @v4_claimed return
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip daddr @v4_claimed return
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 tcp option maxseg size > 1400 tcp option maxseg size set 1400
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 saddr vmap @v6_peers
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 daddr vmap @v6_peers
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 saddr @v6_claimed return
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 daddr @v6_claimed return
-            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 tcp option maxseg size > 1380 tcp option maxseg size set 1380
+            \t\ttcp flags & (syn | rst) == syn jump lookup
             \t}
             }
 
@@ -106,31 +115,62 @@ struct NftAndImportTests {
         #expect(compiled.notOffloaded.contains { $0.contains("cannot insert") })
     }
 
-    @Test func interfacePeersCannotBeOffloaded() throws {
+    /// Peers with conditions compile too: their own ranges, their conditions, and a return so that the
+    /// defaults do not apply to what they claim.
+    @Test func conditionalPeersCompileWithTheirConditions() throws {
         let configuration = try PolicyConfiguration.parse(
-            "[[peer]]\nname = \"ppp\"\nout_interface = \"ppp0\"\nmss = 1452\n", file: "p.toml")
-        #expect(throws: RuleError.self) { try NftablesRules.mapScript(configuration, hooks: [.forward]) }
+            "[defaults]\nmss4 = 1400\nmss6 = 1380\n[[peer]]\nname = \"ppp\"\nout_interface = \"ppp0\"\nmss = 1452\nmss6 = 1432\n"
+                + "[[peer]]\nname = \"tun\"\nin_interface = \"tun0\"\nfwmark = \"0x10/0xff\"\nmatch = [\"10.8.0.0/24\"]\nmss = 1300\n",
+            file: "p.toml")
+        let script = NftablesRules.mapScript(configuration, hooks: [.forward]).script
+        #expect(script.contains("meta nfproto ipv4 oifname \"ppp0\" jump clamp_1452"), "\(script)")
+        #expect(script.contains("meta nfproto ipv4 oifname \"ppp0\" return"), "\(script)")
+        #expect(script.contains("meta nfproto ipv4 ip saddr @p1_v4_owned iifname \"tun0\" meta mark & 0xff == 0x10 jump clamp_1300"), "\(script)")
+        #expect(script.contains("meta nfproto ipv4 ip daddr @p1_v4_owned iifname \"tun0\" meta mark & 0xff == 0x10 return"), "\(script)")
+        #expect(script.contains("set p1_v4_owned {") && script.contains("elements = { 10.8.0.0/24 }"), "\(script)")
+        // No unconditional peer: no lookups in the maps.
+        #expect(!script.contains("vmap"), "\(script)")
+    }
+
+    /// A live peer added or removed changes elements only; a new kind of peer changes the rules.
+    @Test func elementUpdatesWhenOnlyAddressesChange() throws {
+        let base = try PolicyConfiguration.parse(Self.policy, file: "p.toml")
+        let old = NftPolicy(defaults: base.defaults, peers: base.peers)
+        let live = PeerDefinition(name: "live", match: [try IPPrefix(parsing: "10.1.2.0/24")], ceiling: .fixed(Ceilings(ipv4: 1234, ipv6: 1214)))
+        let new = NftPolicy(defaults: base.defaults, peers: base.peers + [live])
+        let update = try #require(new.elementUpdate(from: old, table: "t", counter: "clamped"))
+        #expect(update.contains("add chain inet t clamp_1234"))
+        #expect(update.contains("flush map inet t v4_peers"))
+        #expect(update.contains("10.1.2.0/24 : jump clamp_1234"))
+        let conditional = PeerDefinition(name: "c", match: [], outInterface: "ppp0", ceiling: .fixed(Ceilings(ipv4: 1400, ipv6: 1380)))
+        #expect(NftPolicy(defaults: base.defaults, peers: base.peers + [conditional]).elementUpdate(from: old, table: "t", counter: "clamped") == nil)
     }
 
     /// The flattened map gives every address the longest-prefix match: checked against a linear scan.
     @Test func flatteningMatchesLongestPrefix() {
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<200 {
-            var entries: [(range: ClosedRange<UInt128>, length: Int, ceiling: UInt16?)] = []
-            for _ in 0..<Int.random(in: 1...12, using: &generator) {
-                let length = Int.random(in: 4...12, using: &generator)
-                let start = (UInt128(UInt32.random(in: 0...0xfff, using: &generator) << 20) >> length) << length
-                entries.append((start...(start | ((UInt128(1) << (32 - length)) - 1)), length, UInt16.random(in: 1000...1400, using: &generator)))
+        for _ in 0..<300 {
+            var entries: [(range: ClosedRange<UInt128>, length: Int, owner: Int)] = []
+            for owner in 0..<Int.random(in: 1...40, using: &generator) {
+                // Real prefixes (they nest or are disjoint), clustered so that they often nest.
+                let length = Int.random(in: 4...28, using: &generator)
+                let address = UInt128(UInt32.random(in: 0...0x0fff_ffff, using: &generator))
+                let size = UInt128(1) << (32 - length)
+                let start = address / size * size
+                entries.append((start...(start + size - 1), length, owner))
             }
             // Prefixes from a random set may coincide; keep the first of each range, as the policy refuses duplicates.
             var seen = Set<ClosedRange<UInt128>>()
             entries = entries.filter { seen.insert($0.range).inserted }
-            let segments = NftablesRules.flatten(entries)
-            for _ in 0..<200 {
-                let address = UInt128(UInt32.random(in: 0...UInt32.max, using: &generator))
-                let expected = entries.filter { $0.range.contains(address) }.max { $0.length < $1.length }?.ceiling
+            let segments = NftPolicy.flatten(entries)
+            // Disjoint and in order.
+            for (a, b) in zip(segments, segments.dropFirst()) { #expect(a.range.upperBound < b.range.lowerBound) }
+            var probes = (0..<200).map { _ in UInt128(UInt32.random(in: 0...0x0fff_ffff, using: &generator)) }
+            for entry in entries { probes += [entry.range.lowerBound, entry.range.upperBound, entry.range.upperBound + 1] }
+            for address in probes {
+                let expected = entries.filter { $0.range.contains(address) }.max { $0.length < $1.length }?.owner
                 let found = segments.first { $0.range.contains(address) }
-                #expect(found?.value == expected && (found != nil) == entries.contains { $0.range.contains(address) })
+                #expect(found?.owner == expected, "address \(address)")
             }
         }
     }
@@ -187,11 +227,11 @@ struct NftAndImportTests {
         let installed = IptablesRules.Installed(parsing: wanted, chain: "MSSCLAMP")
         #expect(IptablesRules.differences(spec, family: .ipv4, installed: installed).isEmpty)
         let tampered = IptablesRules.Installed(
-            parsing: wanted.replacingOccurrences(of: "--mss 1361:65535", with: "--mss 1461:65535")
+            parsing: wanted.replacingOccurrences(of: "--queue-num 0", with: "--queue-num 7")
                 .replacingOccurrences(of: "-A FORWARD -j MSSCLAMP\n", with: ""), chain: "MSSCLAMP")
         let differences = IptablesRules.differences(spec, family: .ipv4, installed: tampered)
-        #expect(differences.contains { $0.hasPrefix("ipv4: missing rule:") && $0.contains("1361:65535") })
-        #expect(differences.contains { $0.hasPrefix("ipv4: unexpected rule:") && $0.contains("1461:65535") })
+        #expect(differences.contains { $0.hasPrefix("ipv4: missing rule:") && $0.contains("--queue-num 0") })
+        #expect(differences.contains { $0.hasPrefix("ipv4: unexpected rule:") && $0.contains("--queue-num 7") })
         #expect(differences.contains("ipv4: missing jump: -A FORWARD -j MSSCLAMP"))
         let gone = IptablesRules.Installed(parsing: "*mangle\nCOMMIT\n", chain: "MSSCLAMP")
         #expect(IptablesRules.differences(spec, family: .ipv4, installed: gone).first == "ipv4: chain MSSCLAMP is missing from the mangle table")

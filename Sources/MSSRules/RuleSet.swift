@@ -1,0 +1,83 @@
+import MSSPolicy
+
+/// mssclamp's whole footprint in the firewall: the NFQUEUE rules (iptables/ip6tables, `MSSCLAMP` chain)
+/// and, behind them, the kernel safety net (`table inet mssclamp_net`). `run --install-rules` and
+/// `rules apply|verify|remove` all go through here.
+public struct RuleSet: Sendable {
+    public let iptables: IptablesBackend
+    public let net = NftablesBackend(table: SafetyNet.table)
+
+    public init(iptables: IptablesBackend) { self.iptables = iptables }
+
+    /// Installs the safety net (unless the spec leaves it out), then the NFQUEUE rules. A failed NFQUEUE
+    /// apply rolls everything back, the net included. A net that cannot be installed (no nft, no
+    /// nf_tables) does not stop the queue rules: it is reported in the returned notes.
+    /// - Parameter deleting: rules to delete in the same iptables transaction (`rules import --replace`).
+    /// - Returns: notes for the operator (what the net does, or why it is not there).
+    @discardableResult
+    public func apply(_ spec: RuleSpec, policy: NftPolicy, deleting: [IPTablesFamily: [String]] = [:])
+        throws(RuleError) -> [String]
+    {
+        var notes: [String] = []
+        var previousNet: String?? = nil  // nil: untouched; .some(nil): there was none
+        if spec.safetyNet {
+            do {
+                let before = try? net.installedRaw()
+                try net.apply(SafetyNet.script(policy, hooks: spec.hooks))
+                previousNet = .some(before ?? nil)
+            } catch {
+                notes.append("safety net NOT installed: \(error.message)")
+            }
+        }
+        do {
+            try iptables.apply(spec, deleting: deleting)
+        } catch {
+            if case .some(let before) = previousNet {
+                if let before { try? net.apply(before) } else { try? net.remove() }
+            }
+            throw error
+        }
+        return notes
+    }
+
+    /// Brings the net in line with `policy` after a policy change: element updates when only addresses
+    /// and ceilings changed, a replacement of the table otherwise.
+    public func updateNet(from old: NftPolicy?, to policy: NftPolicy, hooks: [Hook]) throws(RuleError) {
+        if let old, let transaction = policy.elementUpdate(from: old, table: SafetyNet.table, counter: SafetyNet.counter) {
+            try net.run(transaction)
+        } else {
+            try net.apply(SafetyNet.script(policy, hooks: hooks))
+        }
+    }
+
+    /// Removes the NFQUEUE rules, and the net unless `keepNet`.
+    public func remove(chain: String = RuleSpec.defaultChain, keepNet: Bool = false) throws(RuleError) {
+        try iptables.remove(chain: chain)
+        if !keepNet { try net.remove() }
+    }
+
+    /// What differs from `spec` and `policy`: the NFQUEUE rules, then the net.
+    public func verify(_ spec: RuleSpec, policy: NftPolicy) throws(RuleError) -> [String] {
+        var differences = try iptables.verify(spec)
+        if spec.safetyNet {
+            differences += try net.verify(SafetyNet.script(policy, hooks: spec.hooks)).map { "safety net: \($0)" }
+        }
+        return differences
+    }
+}
+
+extension NftablesBackend {
+    /// `nft list table inet TABLE` as nft prints it (counters included), nil when there is none: what a
+    /// rollback reinstalls.
+    func installedRaw() throws(RuleError) -> String? {
+        let result = try ToolRunner.run(["nft", "list", "table", "inet", table])
+        return result.status == 0 ? result.output : nil
+    }
+}
+
+extension NftPolicy {
+    /// The policy in force: a snapshot's defaults and peers (live peers included).
+    public init(snapshot: PolicySnapshot) {
+        self.init(defaults: snapshot.defaults, peers: snapshot.definitions)
+    }
+}

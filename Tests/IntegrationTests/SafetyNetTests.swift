@@ -1,0 +1,122 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Issue 11 end to end, through `mssclamp run --install-rules`: SYNs that fool a first-option check
+/// reach the server with every MSS it reads at or below the ceiling, and the kernel safety net clamps
+/// SYNs per peer while the daemon is killed or stopped, counting them.
+@Suite(
+    "Receiver-exact clamping and the kernel safety net",
+    .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
+struct SafetyNetTests {
+    static let policy = """
+        [defaults]
+        mss4 = 1360
+        mss6 = 1340
+
+        [[peer]]
+        name = "clients"
+        match = ["192.0.2.0/25"]
+        mss = 1300
+        """
+
+    static func labtool(_ lab: Lab, _ namespace: String, _ arguments: [String]) throws -> String {
+        try lab.exec(namespace, ["python3", Repository.script("labtool")] + arguments)
+    }
+
+    /// The server-side MSS of a fresh connection from the client (what the receiver took).
+    static func handshakeMSS(_ lab: Lab, _ server: String = Lab.serverIPv4) throws -> Int {
+        let mss = try lab.serverMSS(from: lab.client, host: server)
+        return mss.maxseg + (mss.timestamps ? 12 : 0)
+    }
+
+    static func netClamped(_ lab: Lab) throws -> Int {
+        let text = try lab.exec(lab.gateway, ["nft", "list", "counter", "inet", "mssclamp_net", "clamped"])
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        guard let index = words.firstIndex(of: "packets"), index + 1 < words.count else { return -1 }
+        return Int(words[index + 1]) ?? -1
+    }
+
+    /// The four traps of issue 11, as raw SYNs through the daemon: a capture at the server, read the way
+    /// Linux reads options, must show no MSS above the ceiling and a valid checksum on each.
+    @Test func receiverTrapsArriveClamped() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let daemon = try lab.startDaemon(["--mss", "1360", "--mss6", "1340", "--install-rules"])
+        let capture = try Capture(lab: lab, namespace: lab.server, interface: "s-m", filter: "tcp port 80")
+        let traps: [(source: String, destination: String, options: String, ceiling: Int)] = [
+            (Lab.clientIPv4, Lab.serverIPv4, "02040514020405b4", 1360),  // [MSS 1300, MSS 1460]
+            ("2001:db8:c::2", Lab.serverIPv6, "020404b0020405dc", 1340),  // IPv6 [MSS 1200, MSS 1500]
+            (Lab.clientIPv4, Lab.serverIPv4, "020405b408000000", 1360),  // [MSS 1460, option of length 0]
+            (Lab.clientIPv4, Lab.serverIPv4, "020405b4011eff00", 1360),  // [MSS 1460, NOP, option claiming 255]
+        ]
+        for trap in traps {
+            _ = try Self.labtool(lab, lab.client, ["send-syn", trap.source, trap.destination, "80", trap.options])
+        }
+        _ = try capture.stop()
+        let lines = try Shell.check(["python3", Repository.script("labtool"), "syn-check", capture.file.path, "80"])
+            .split(separator: "\n")
+        let seen = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(seen.count == traps.count, "SYNs at the server: \(lines)")
+        for (trap, syn) in zip(traps, seen) {
+            let mss = syn["mss"] as? [Int] ?? []
+            #expect(!mss.isEmpty && mss.allSatisfy { $0 <= trap.ceiling }, "\(trap.options): the receiver reads \(mss)")
+            #expect(syn["checksum_ok"] as? Bool == true, "\(trap.options): \(syn)")
+        }
+        #expect(try lab.checksumErrors(lab.server) == 0)
+        let stats = try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket])
+        let object = try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
+        #expect(object["malformedClamped"] as? Int == 2, "\(stats.output)")
+        daemon.stop(signal: SIGTERM)
+    }
+
+    /// SIGKILL: the NFQUEUE rules stay behind with --queue-bypass, and the safety net clamps every new SYN
+    /// to its peer's ceiling, counted; `rules remove` then leaves nothing.
+    @Test func aKilledDaemonLeavesTheKernelClamping() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let config = TemporaryFile(unusedSuffix: ".toml")
+        try Self.policy.write(toFile: config.path, atomically: true, encoding: .utf8)
+        let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
+        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try Self.netClamped(lab) == 0, "the daemon took every SYN")
+        daemon.stop(signal: SIGKILL)
+        #expect(try Self.handshakeMSS(lab) == 1300, "the client's peer ceiling, from the kernel")
+        #expect(try Self.handshakeMSS(lab, Lab.serverIPv6) == 1340, "IPv6: the default ceiling")
+        #expect(try Self.netClamped(lab) >= 4, "SYN and SYN/ACK of two connections")
+        #expect(try lab.run(lab.gateway, [BuiltProducts.mssclamp, "rules", "remove"]).status == 0)
+        let left = try lab.exec(lab.gateway, ["sh", "-c", "iptables-save; ip6tables-save; nft list ruleset"])
+        #expect(!left.contains("MSSCLAMP") && !left.contains("mssclamp"), "\(left)")
+    }
+
+    /// SIGSTOP: within the liveness timeout new SYNs stop going to the queue and arrive at once, clamped
+    /// by the kernel to their peer's ceiling; after SIGCONT the daemon takes them again.
+    @Test func aStoppedDaemonsSYNsArriveClampedByTheKernel() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let config = TemporaryFile(unusedSuffix: ".toml")
+        try Self.policy.write(toFile: config.path, atomically: true, encoding: .utf8)
+        let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
+        #expect(try Self.handshakeMSS(lab) == 1300)
+        kill(daemon.pid, SIGSTOP)
+        usleep(3_000_000)  // past the liveness timeout (2 s)
+        let load = try Self.labtool(lab, lab.client, ["rate", Lab.serverIPv4, "80", "20", "2"])
+        let result = try JSONSerialization.jsonObject(with: Data(load.utf8)) as? [String: Any] ?? [:]
+        #expect(result["count"] as? Int == 40 && result["slow"] as? Int == 0, "connections while stopped: \(result)")
+        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try Self.netClamped(lab) >= 82, "40 SYNs and SYN/ACKs, and one more connection")
+        kill(daemon.pid, SIGCONT)
+        usleep(1_500_000)
+        let before = try Self.netClamped(lab)
+        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try Self.netClamped(lab) == before, "after SIGCONT the daemon takes the SYNs again")
+        #expect(daemon.stop(signal: SIGTERM) == 0)
+    }
+}
