@@ -48,10 +48,9 @@ def net_clamped():
 
 def trafgen(config, seconds):
     """trafgen on every CPU, as fast as it goes."""
-    command = ["timeout", "-s", "INT", str(seconds), "ip", "netns", "exec", bq.GEN, "trafgen", "--dev", "g-r",
-               "--conf", config, "--cpus", str(os.cpu_count()), "--qdisc-path", "--no-sock-mem"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    return sum(int(n) for n in __import__("re").findall(r"(\d+) packets outgoing", result.stdout + result.stderr))
+    command = ["ip", "netns", "exec", bq.GEN, "trafgen", "--dev", "g-r", "--conf", config, "--cpus",
+               str(os.cpu_count()), "--qdisc-path", "--no-sock-mem"]
+    return bq.run_trafgen(command, seconds)
 
 
 def run_kernel(config, seconds):
@@ -111,8 +110,7 @@ def burst(mssclamp, config, count=50_000):
     drops0, net0, daemon0 = queue_counters(), net_clamped(), daemon_clamped(mssclamp)
     command = ["ip", "netns", "exec", bq.GEN, "trafgen", "--dev", "g-r", "--conf", config, "--cpus", "1",
                "--num", str(count), "--qdisc-path", "--no-sock-mem"]
-    output = subprocess.run(command, capture_output=True, text=True)
-    sent = sum(int(n) for n in __import__("re").findall(r"(\d+) packets outgoing", output.stdout + output.stderr))
+    sent = bq.run_trafgen(command, 60)
     deadline = time.time() + 15
     while time.time() < deadline and sum(bq.sink_counts()) - clamped0 - other0 < sent:
         time.sleep(0.1)

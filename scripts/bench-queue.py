@@ -129,16 +129,36 @@ def consumer_ready(_):
     return any(line.split()[:1] == ["0"] for line in text.splitlines())
 
 
+def run_trafgen(command, seconds=None):
+    """Runs trafgen in a process group of its own and stops the whole group: SIGINT after `seconds`, then
+    SIGKILL if it lingers. (`timeout` signals only its child, and trafgen's worker processes have been
+    seen to outlive it, flooding for ever in the background.) Returns the packets it sent."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of the group
+        except ProcessLookupError:
+            pass
+    return sum(int(n) for n in re.findall(r"(\d+) packets outgoing", output or ""))
+
+
 def trafgen(config, seconds=None, count=None):
     command = ["ip", "netns", "exec", GEN, "taskset", "-c", "0", "trafgen", "--dev", "g-r", "--conf", config,
                "--cpus", "1", "--qdisc-path", "--no-sock-mem"]
     if count:
         command += ["--num", str(count)]
-    if seconds:
-        command = ["timeout", "-s", "INT", str(seconds)] + command
-    result = subprocess.run(command, capture_output=True, text=True)
-    match = re.search(r"(\d+) packets outgoing", result.stdout + result.stderr)
-    return int(match.group(1)) if match else -1
+    sent = run_trafgen(command, seconds)
+    return sent if sent else -1
 
 
 def run_variant(variant, binaries, config, seconds):
@@ -235,6 +255,53 @@ def burst(binaries, config, count):
     return {"sent": sent, "clamped": clamped1 - clamped0, "unclamped": other1 - other0, "queue_drops": drops}
 
 
+def extras(binaries, config, seconds, runs):
+    """What queuing every SYN costs, and how the queues scale.
+
+    Cost: SYNs whose MSS is already below the ceiling (1200) skip the queue under the old first-option
+    prefilter (-m tcpmss --mss 1361:65535) but make the round trip under mssclamp's rule (every SYN). Both
+    with mssclamp run consuming, interleaved.
+    Scaling: mssclamp run on one queue against two queues (--queue-balance 0:1, a worker each), with the
+    generator and the router's softirq work on CPU 0 and the workers free to use both CPUs.
+    """
+    mssclamp, _ = binaries
+    low = config + ".low"
+    with open(low, "w") as handle:
+        handle.write(TRAFGEN.replace("0x02, 0x04, 0x05, 0xb4", "0x02, 0x04, 0x04, 0xb0"))
+    prefilter = NFQUEUE_RULE
+    every = NFQUEUE_RULE.replace("-m tcpmss --mss 1361:65535 ", "")
+    balanced = every.replace("--queue-num 0", "--queue-balance 0:1")
+    results = {"low_prefilter": [], "low_every": [], "one_queue": [], "two_queues": []}
+
+    def consume(rule, queues, trafgen_config, pin):
+        set_rule(rule)
+        command = ([] if not pin else ["taskset", "-c", "1"]) + [mssclamp, "run", "--mss", "1360", "--queue", queues,
+                                                                  "--queue-maxlen", "4096", "--queue-rate", "0"]
+        process = subprocess.Popen(["ip", "netns", "exec", ROUTER] + command, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline and not consumer_ready(None):
+            time.sleep(0.1)
+        time.sleep(0.2)
+        clamped0, other0 = sink_counts()
+        trafgen(trafgen_config, seconds=seconds)
+        time.sleep(0.3)
+        clamped1, other1 = sink_counts()
+        process.terminate()
+        process.wait(timeout=20)
+        return ((clamped1 - clamped0) + (other1 - other0)) / seconds
+
+    for run in range(runs):
+        results["low_prefilter"].append(consume(prefilter, "0", low, True))
+        results["low_every"].append(consume(every, "0", low, True))
+        results["one_queue"].append(consume(every, "0", config, False))
+        results["two_queues"].append(consume(balanced, "0-1", config, False))
+        print(f"  extras run {run + 1}/{runs}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in results.items()),
+              file=sys.stderr, flush=True)
+    os.unlink(low)
+    return {key: statistics.median(values) for key, values in results.items()} | {"runs": results}
+
+
 DRAIN_COUNT = 20_000
 NAMES = {"a": "(a) no rule", "b": "(b) kernel TCPMSS", "c": "(c) C NFQUEUE baseline", "d": "(d) mssclamp run"}
 
@@ -267,6 +334,7 @@ def main():
                 print(f"  drain {run + 1}/{runs} {NAMES[variant]}: {drains[variant][-1]['syn_per_cpu_s']:,.0f} SYN per CPU second",
                       file=sys.stderr, flush=True)
         burst_result = burst(binaries, config, 10_000)
+        extra = extras(binaries, config, seconds, runs)
     finally:
         down()
         os.unlink(config)
@@ -290,7 +358,7 @@ def main():
     drain_ratio = capacity["d"] / capacity["c"]
     report = {"benchmark": "queue", "runs": runs, "seconds_per_run": seconds, "variants": table,
               "ratio_d_over_c": ratio, "drain": drains, "drain_capacity": capacity,
-              "drain_ratio_d_over_c": drain_ratio, "burst_10000": burst_result}
+              "drain_ratio_d_over_c": drain_ratio, "burst_10000": burst_result, "extras": extra}
     with open(output, "w") as handle:
         json.dump(report, handle, indent=2)
 
@@ -314,6 +382,14 @@ def main():
     print(f"  ratio (d)/(c), capacity: {drain_ratio:.3f}   (goal >= 0.95)")
     print(f"  burst of 10,000 SYNs into mssclamp (queue maxlen 16384): sent {burst_result['sent']}, "
           f"delivered clamped {burst_result['clamped']}, queue drops {burst_result['queue_drops']}")
+
+    print("What queuing every SYN costs: SYNs with MSS 1200 (below the 1360 ceiling), mssclamp run consuming")
+    print(f"  old prefilter (-m tcpmss --mss 1361:65535, they skip the queue): {extra['low_prefilter']:>10,.0f} SYN/s")
+    print(f"  every SYN queued (mssclamp's rule):                            {extra['low_every']:>10,.0f} SYN/s"
+          f"   ratio {extra['low_every'] / extra['low_prefilter']:.3f}")
+    print("Queues: generator and softirq on CPU 0, workers free to use both CPUs")
+    print(f"  one queue:  {extra['one_queue']:>10,.0f} SYN/s")
+    print(f"  two queues: {extra['two_queues']:>10,.0f} SYN/s   ratio {extra['two_queues'] / extra['one_queue']:.3f}")
 
 
 if __name__ == "__main__":
