@@ -5,6 +5,7 @@
 MSSCLAMP_PACKAGES=(
     pkg-config libnetfilter-queue-dev libmnl-dev libpcap-dev
     iptables nftables iproute2 tcpdump netsniff-ng curl ethtool python3 procps util-linux
+    prometheus  # promtool, for the alert rules test
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -38,4 +39,25 @@ delete_namespaces() {
             ip netns del "$name" 2>/dev/null || true
         done
     done
+}
+
+# Writes the units for PREFIX into DIR: mssclamp.service (instance 0, /etc/mssclamp/mssclamp.toml) and
+# the template mssclamp@.service, made from it, for further instances: mssclamp@NAME reads
+# /etc/mssclamp/NAME.toml, runs as instance NAME and takes extra options (--metrics ADDR) from
+# MSSCLAMP_OPTIONS in /etc/mssclamp/NAME.env. One source, so the two never drift apart.
+render_units() {
+    local prefix=$1 dir=$2
+    mkdir -p "$dir"
+    sed "s|/usr/local/|$prefix/|g" packaging/mssclamp.service > "$dir/mssclamp.service.tmp"
+    sed -e 's|^Description=.*|& (instance %i)|' \
+        -e 's|/etc/mssclamp/mssclamp.toml|/etc/mssclamp/%i.toml|g' \
+        -e 's| --install-rules --metrics [^ ]*$| --instance %i --install-rules $MSSCLAMP_OPTIONS|' \
+        -e 's|rules remove --keep-net --config \([^ ]*\)$|rules remove --keep-net --config \1 --instance %i|' \
+        -e 's|^ExecStartPre=|EnvironmentFile=-/etc/mssclamp/%i.env\n&|' \
+        "$dir/mssclamp.service.tmp" > "$dir/mssclamp@.service.tmp"
+    grep -q -- '--instance %i --install-rules' "$dir/mssclamp@.service.tmp" \
+        && grep -q -- 'rules remove --keep-net --config /etc/mssclamp/%i.toml --instance %i' "$dir/mssclamp@.service.tmp" \
+        || die "packaging/mssclamp.service changed: the template unit can no longer be made from it"
+    mv "$dir/mssclamp.service.tmp" "$dir/mssclamp.service"
+    mv "$dir/mssclamp@.service.tmp" "$dir/mssclamp@.service"
 }

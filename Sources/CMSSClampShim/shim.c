@@ -93,16 +93,35 @@ int CMSSClampShim_peer_uid(int fd, unsigned *uid) {
     return 0;
 }
 
+int CMSSClampShim_netlink_subscribe(int protocol, unsigned groups) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+    if (fd < 0) return -1;
+    struct sockaddr_nl address = { .nl_family = AF_NETLINK, .nl_groups = groups };
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
 int CMSSClampShim_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 
 int CMSSClampShim_drop_capabilities(unsigned long long keep, int change_user, unsigned uid, unsigned gid,
-                                    const char **step) {
+                                    const char **step, int *bounding_kept) {
+    *bounding_kept = 0;
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next.
     for (unsigned cap = 0; cap < 64; cap++) {
         if (keep & (1ULL << cap)) continue;
         // Already out (under systemd's CapabilityBoundingSet, say) or beyond the kernel's last capability.
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) { *step = "prctl(PR_CAPBSET_DROP)"; return -1; }
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+            // Started with CAP_NET_ADMIN alone: nothing else can be gained anyway, leave the set as it is.
+            if (errno == EPERM) { *bounding_kept = 1; break; }
+            *step = "prctl(PR_CAPBSET_DROP)";
+            return -1;
+        }
     }
     if (change_user) {
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) { *step = "prctl(PR_SET_KEEPCAPS)"; return -1; }

@@ -108,6 +108,8 @@ public struct Statistics: Sendable, Hashable, Codable {
     /// SYNs the kernel safety net lowered: they reached it above their ceiling, so user space did not
     /// take them (no daemon, a restart, a full queue with fail-open). nil: no net installed.
     public var safetyNetClamped: UInt64?
+    /// Times the rules were found changed by another tool and put back.
+    public var rulesRestored: UInt64 = 0
 
     public init() {}
 

@@ -27,6 +27,8 @@ public final class Daemon: @unchecked Sendable {
     private var workers: [Worker] = []
     private var threads: [WorkerThread] = []
     private var control: ControlServer?
+    /// Held from start to exit: a second daemon of this instance in this namespace is refused.
+    private var claim: InstanceClaim?
     private var metrics: MetricsServer?
     private var rules: RuleKeeper?
     private var changes: PolicyChanges!
@@ -37,6 +39,10 @@ public final class Daemon: @unchecked Sendable {
     /// The queue rules' dead man's switch (`Liveness`): refreshed by the main loop while every worker
     /// turns its loop, cleared first when stopping.
     private var liveness: LivenessSwitch?
+    /// Interface changes (rtnetlink): peers' interface names are re-resolved at once.
+    private var linkEvents: NetlinkEvents?
+    /// Puts the rules back when another tool takes them out.
+    private var ruleWatcher: RuleWatcher?
     /// Where SIGUSR1 reports and the exit report go.
     private let report: @Sendable (String) -> Void
 
@@ -58,7 +64,7 @@ public final class Daemon: @unchecked Sendable {
     /// `statistics` plus what the kernel counts: the safety net's clamps (read with nft).
     public var fullStatistics: Statistics {
         var total = statistics
-        if rules != nil && configuration.safetyNet { total.safetyNetClamped = SafetyNet.clampedCount() }
+        if rules != nil && configuration.safetyNet { total.safetyNetClamped = SafetyNet.clampedCount(instance: configuration.instance) }
         return total
     }
 
@@ -71,6 +77,7 @@ public final class Daemon: @unchecked Sendable {
             total.stallMilliseconds &+= worker.stallMilliseconds.load(ordering: .relaxed)
             total.drained &+= worker.drained.load(ordering: .relaxed)
         }
+        total.rulesRestored = rules?.restored.load(ordering: .relaxed) ?? 0
         return total
     }
 
@@ -80,6 +87,7 @@ public final class Daemon: @unchecked Sendable {
         guard Privileges.hasNetAdmin else {
             throw DaemonError(message: "mssclamp run needs root or CAP_NET_ADMIN (binding NFQUEUE)", exitCode: 69)
         }
+        claim = try InstanceClaim(configuration.instance)
         do {
             for queue in configuration.queues.queues {
                 let socket = try QueueSocket(queue: queue, configuration: configuration.queue)
@@ -93,7 +101,7 @@ public final class Daemon: @unchecked Sendable {
         if configuration.installRules {
             // Which iptables is asked now, before privileges go (it reads links, runs nothing).
             let variant = IptablesVariant.fromInstalledCommand() ?? .nft
-            rules = RuleKeeper(rules: RuleSet(iptables: IptablesBackend(variant: variant)), logger: logger)
+            rules = RuleKeeper(rules: RuleSet(iptables: IptablesBackend(variant: variant), instance: configuration.instance), logger: logger)
         }
         let workers = self.workers
         changes = PolicyChanges(
@@ -119,6 +127,8 @@ public final class Daemon: @unchecked Sendable {
         if configuration.auditPerSecond > 0 {
             for worker in workers { worker.audit = ClampAudit(logger: logger, perSecond: configuration.auditPerSecond) }
         }
+        linkEvents = NetlinkEvents.links()
+        ruleWatcher = rules.map { RuleWatcher(keeper: $0) }
         if let path = configuration.controlSocket {
             let requests = ControlRequests(
                 changes: changes, statistics: { [unowned self] in statistics },
@@ -151,7 +161,7 @@ public final class Daemon: @unchecked Sendable {
             do {
                 let net = try rules.install(spec, policy: NftPolicy(snapshot: store.snapshot))
                 logger.info(
-                    "rules installed with iptables-\(rules.variant.rawValue) (\(configuration.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), every SYN of \(describeFamilies(spec)))\(net ? "; safety net table inet \(SafetyNet.table) behind it" : "")"
+                    "rules installed with iptables-\(rules.variant.rawValue) (\(configuration.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), every SYN of \(describeFamilies(spec)))\(net ? "; safety net table inet \(configuration.instance.netTable) behind it" : "")"
                 )
             } catch {
                 logger.error("cannot install rules: \(error.message)")
@@ -160,7 +170,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         // The switch's file is opened now, while it still may be (with --user the daemon could not later).
-        liveness = LivenessSwitch()
+        liveness = LivenessSwitch(path: Liveness.path(for: configuration.instance))
         // The queues are bound: nothing but CAP_NET_ADMIN is needed from here on (verdicts, and the
         // iptables/nft runs, which inherit it as an ambient capability). Capabilities are per thread, so
         // this runs before any other thread exists.
@@ -169,9 +179,9 @@ public final class Daemon: @unchecked Sendable {
             // rules with them keeps it (the nf_tables variant needs CAP_NET_ADMIN only).
             let legacy = rules?.variant == .legacy
             do {
-                try Privileges.dropToNetAdmin(user: configuration.user, extra: legacy ? Privileges.netRaw : 0)
+                let bounding = try Privileges.dropToNetAdmin(user: configuration.user, extra: legacy ? Privileges.netRaw : 0)
                 logger.info(
-                    "privileges dropped: CAP_NET_ADMIN only\(legacy ? " (and CAP_NET_RAW, which iptables-legacy needs to update and remove the rules)" : "")\(configuration.user.map { ", running as \($0)" } ?? "")"
+                    "privileges dropped: CAP_NET_ADMIN only\(legacy ? " (and CAP_NET_RAW, which iptables-legacy needs to update and remove the rules)" : "")\(configuration.user.map { ", running as \($0)" } ?? "")\(bounding ? "" : "; the bounding set stays as it was (started without CAP_SETPCAP)")"
                 )
             } catch {
                 logger.error("\(error.message)")
@@ -185,11 +195,19 @@ public final class Daemon: @unchecked Sendable {
         defer { LogWriter.shared.stop() }
         for worker in workers { threads.append(WorkerThread { worker.run() }) }
         background = JobQueue(threads: 1)
+        // A recreated interface gets its peer back before its first SYN: re-resolve on the link event
+        // itself (the main loop's 5-second check stays as a fallback).
+        linkEvents?.start { [self] in
+            if let snapshot = policy.refreshInterfaces() {
+                logger.info("interface change: policy version \(snapshot.version) resolves the peers' interfaces anew")
+            }
+        }
+        ruleWatcher?.start(now: monotonicMilliseconds())
         // The workers run: SYNs may come.
         if let liveness {
             liveness.refresh()
         } else if rules != nil {
-            logger.warning("no liveness switch (\(Liveness.path)): SYNs are queued only if the rules were applied without it")
+            logger.warning("no liveness switch (\(Liveness.path(for: configuration.instance))): SYNs are queued only if the rules were applied without it")
         }
         control?.start()
         metrics?.start()
@@ -262,10 +280,19 @@ public final class Daemon: @unchecked Sendable {
                 notifier?.watchdog()
                 lastPing = now
             }
+            if ruleWatcher?.takeLivenessListRecreated() == true {
+                // The restored rules made a new list: open it again (root can; after --user the switch
+                // stays off and the safety net takes the SYNs).
+                liveness = LivenessSwitch(path: Liveness.path(for: configuration.instance))
+                if liveness == nil { logger.warning("the liveness switch cannot be reopened; SYNs go to the safety net") }
+                lastRefresh = 0
+            }
             if fresh, now - lastRefresh >= Liveness.refreshMilliseconds {
                 lastRefresh = now
                 liveness?.refresh()
             }
+            // Someone else's firewall change may have taken the rules: check, and put them back.
+            ruleWatcher?.tick(now: now)
             // Tunnel interfaces come and go with new indexes: re-resolve peers' names every 5 s.
             if now - lastInterfaceCheck > 5000 {
                 lastInterfaceCheck = now
@@ -280,7 +307,9 @@ public final class Daemon: @unchecked Sendable {
     private func stop(removeRules: Bool) {
         notifier?.stopping()
         // No new SYN for the queue: the liveness switch goes off (new SYNs reach the safety net), and the
-        // queues take nothing more (length 0 with fail-open).
+        // queues take nothing more (length 0 with fail-open). Nothing watches the rules any more.
+        ruleWatcher?.stop()
+        linkEvents?.stop()
         liveness?.clear()
         for worker in workers {
             do { try worker.socket.bypass() } catch {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import MSSPolicy
 import MSSQueue
 import MSSRules
@@ -14,6 +17,10 @@ public struct DaemonConfiguration: Sendable {
     public var installRules: Bool
     /// Put the kernel safety net behind the NFQUEUE rules (with `installRules`).
     public var safetyNet = true
+    /// Gate the queue rules with the liveness switch. Its proc file is root's: a daemon started without
+    /// root (with CAP_NET_ADMIN alone) could never refresh it, so it goes without (a stuck daemon then holds
+    /// its SYNs until the watchdog replaces it). Decided once, before any privilege is dropped.
+    public var liveness = geteuid() == 0
     /// Drop every capability but CAP_NET_ADMIN once the queues are bound (default on).
     public var dropPrivileges = true
     /// Also become this user (keeping CAP_NET_ADMIN).
@@ -36,6 +43,8 @@ public struct DaemonConfiguration: Sendable {
     public var effective: PolicyConfiguration { overrides.applied(to: policy) }
 
     public var queues: QueueRange { effective.queue.range }
+    /// Whose rules, net, liveness list and control socket these are (`[queue] instance`, else the queues).
+    public var instance: Instance { effective.queue.instanceValue }
     public var hooks: [Hook] { effective.queue.hookList }
 
     /// How each queue is bound: length, fail-open and batch from the settings in force.
@@ -50,7 +59,9 @@ public struct DaemonConfiguration: Sendable {
 
     /// The control socket, nil for "none".
     public var controlSocket: String? {
-        let path = effective.controlSocket
+        let settings = effective
+        // A path from the file or the command line wins; otherwise each instance has its own.
+        let path = settings.controlSocketGiven ? settings.controlSocket : instance.controlSocket
         return path == "none" ? nil : path
     }
 
@@ -59,6 +70,7 @@ public struct DaemonConfiguration: Sendable {
     public func ruleSpec(_ snapshot: PolicySnapshot) -> RuleSpec {
         var spec = RuleSpec(queue: effective.queue, policy: snapshot)
         spec.safetyNet = safetyNet
+        spec.liveness = liveness
         return spec
     }
 }

@@ -84,6 +84,7 @@ final class MetricsRendering: Sendable {
             counter("worker_stalls", "Times a worker did not pull its queue for longer than a second", [], stats.workerStalls)
             counter("worker_stall_milliseconds", "Time workers spent stalled (queued SYNs waited)", [], stats.stallMilliseconds)
             counter("drained", "Packets given their verdict while stopping, after the queue left the path", [], stats.drained)
+            counter("rules_restored", "Times the rules were found changed by another tool and put back", [], stats.rulesRestored)
             if let clamped = stats.safetyNetClamped {
                 counter("safety_net_clamped", "SYNs the kernel safety net clamped because user space did not take them", [], clamped)
             }

@@ -13,7 +13,10 @@ public enum Privileges {
     /// Keeps only CAP_NET_ADMIN (effective, permitted, inheritable, ambient; everything else also out of
     /// the bounding set), plus `extra`, and, with `user`, takes that user's identity. Called once the
     /// queues are bound.
-    public static func dropToNetAdmin(user: String?, extra: UInt64 = 0) throws(DaemonError) {
+    /// - Returns: false when the bounding set could not be changed (no CAP_SETPCAP: a daemon started with
+    ///   exactly CAP_NET_ADMIN, which can gain nothing more anyway).
+    @discardableResult
+    public static func dropToNetAdmin(user: String?, extra: UInt64 = 0) throws(DaemonError) -> Bool {
         var uid: UInt32 = 0
         var gid: UInt32 = 0
         if let user {
@@ -22,12 +25,19 @@ public enum Privileges {
             }
             uid = entry.pointee.pw_uid
             gid = entry.pointee.pw_gid
+            // The working directory may be one the user cannot enter (root's home): the tools the daemon
+            // runs later would fail there with misleading permission errors.
+            guard chdir("/") == 0 else {
+                throw DaemonError(message: "cannot change to /: \(String(cString: strerror(errno)))", exitCode: 71)
+            }
         }
         var step: UnsafePointer<CChar>? = nil
-        guard CMSSClampShim_drop_capabilities(netAdmin | extra, user == nil ? 0 : 1, uid, gid, &step) == 0 else {
+        var boundingKept: Int32 = 0
+        guard CMSSClampShim_drop_capabilities(netAdmin | extra, user == nil ? 0 : 1, uid, gid, &step, &boundingKept) == 0 else {
             let call = step.map { String(cString: $0) } ?? "?"
             throw DaemonError(message: "cannot drop privileges (\(call)): \(String(cString: strerror(errno)))", exitCode: 71)
         }
+        return boundingKept == 0
     }
 
     /// Raises the soft limit on open files to the hard one (at most 65536): the control socket and the

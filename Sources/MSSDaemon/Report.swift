@@ -30,6 +30,7 @@ extension Statistics {
         lines.append("  " + pad("batches", 14) + right(batches) + "  (largest \(largestBatch))")
         lines.append("  " + pad("stalls", 14) + right(workerStalls) + "  (\(stallMilliseconds) ms in all: SYNs waited)")
         lines.append("  " + pad("drained", 14) + right(drained) + "  (verdicted while stopping)")
+        lines.append("  " + pad("rules_restored", 14) + right(rulesRestored) + "  (rules put back after another tool changed them)")
         if let safetyNetClamped {
             lines.append("  " + pad("net_clamped", 14) + right(safetyNetClamped) + "  (SYNs the kernel safety net clamped: user space did not take them)")
         }

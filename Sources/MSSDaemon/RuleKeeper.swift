@@ -15,7 +15,12 @@ final class RuleKeeper: Sendable {
         var spec: RuleSpec
         /// The net in force, nil when it could not be installed.
         var net: NftPolicy?
+        /// nft's own listing of that net, for the watcher (made once per net).
+        var netListing: String?
     }
+
+    /// Times the rules were found changed by someone else and put back.
+    let restored = Atomic<UInt64>(0)
 
     private let current = Mutex<Installed?>(nil)
 
@@ -34,7 +39,7 @@ final class RuleKeeper: Sendable {
             let notes = try rules.apply(spec, policy: policy)
             for note in notes { logger.warning("\(note)") }
             let net = spec.safetyNet && notes.isEmpty
-            current = Installed(spec: spec, net: net ? policy : nil)
+            current = Installed(spec: spec, net: net ? policy : nil, netListing: net ? listing(policy, spec) : nil)
             return net
         }
     }
@@ -57,6 +62,7 @@ final class RuleKeeper: Sendable {
                 do throws(RuleError) {
                     try rules.updateNet(from: installed.net, to: policy, hooks: spec.hooks)
                     installed.net = policy
+                    installed.netListing = listing(policy, spec)
                     lines.append("safety net updated: \(policy.values.count) ceiling(s)")
                 } catch {
                     lines.append("cannot update the safety net: \(error.message); it keeps the previous policy")
@@ -70,13 +76,45 @@ final class RuleKeeper: Sendable {
         }
     }
 
+    /// nft's listing of the net for `policy`, or nil when nft cannot make it (the watcher then skips the
+    /// net).
+    private func listing(_ policy: NftPolicy, _ spec: RuleSpec) -> String? {
+        try? rules.net.canonical(SafetyNet.script(policy, hooks: spec.hooks, instance: rules.instance))
+    }
+
+    /// Looks for differences between what is installed and what this daemon installed (another tool
+    /// flushed the mangle table, reloaded a firewall, ran `nft flush ruleset`), and puts everything back
+    /// atomically. Returns the first difference it repaired, or nil when all was in place.
+    func restoreIfChanged() -> String? {
+        current.withLock { (current) -> String? in
+            guard var installed = current else { return nil }
+            var differences = (try? rules.iptables.verify(installed.spec)) ?? []
+            if let expected = installed.netListing {
+                differences += ((try? rules.net.differences(fromCanonical: expected)) ?? []).map { "safety net: \($0)" }
+            }
+            guard let first = differences.first else { return nil }
+            do throws(RuleError) {
+                let policy = installed.net ?? NftPolicy(defaults: Ceilings(ipv4: nil, ipv6: nil), peers: [])
+                _ = try rules.apply(installed.spec, policy: policy)
+                if installed.net != nil { installed.netListing = listing(policy, installed.spec) }
+                current = installed
+                restored.add(1, ordering: .relaxed)
+                logger.warning("rules restored after an outside change (\(differences.count) difference(s), first: \(first))")
+                return first
+            } catch {
+                logger.error("rules changed from outside (\(first)) and cannot be restored: \(error.message)")
+                return nil
+            }
+        }
+    }
+
     /// Removes the NFQUEUE rules this daemon installed (at stop). The net stays: while no daemon runs,
     /// the kernel keeps clamping; `mssclamp rules remove` takes it out.
     func remove() {
         current.withLock { current in
             guard let installed = current else { return }
             do throws(RuleError) {
-                try rules.remove(chain: installed.spec.chain, keepNet: true)
+                try rules.remove(keepNet: true)
                 current = nil
                 logger.info(installed.net == nil ? "rules removed" : "rules removed; the safety net stays (`mssclamp rules remove` takes it out)")
             } catch {

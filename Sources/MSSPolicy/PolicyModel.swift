@@ -141,6 +141,8 @@ public struct QueueSettings: Sendable, Hashable {
     public var rate: Int?
     /// How many SYNs above the rate the queue takes at once.
     public var burst: Int?
+    /// The instance name (default: the queue range).
+    public var instance: String?
 
     public init() {}
 }
@@ -159,6 +161,8 @@ public struct PolicyConfiguration: Sendable, Hashable {
     public var peers: [PeerDefinition]
     /// The file held no table and no key (only comments and blank lines, or nothing at all).
     public var isEmptyDocument = false
+    /// `[control] socket` was given (else the instance's default applies).
+    public var controlSocketGiven = false
 
     /// The default control socket: root-only directory under /run.
     public static let defaultControlSocket = "/run/mssclamp/control.sock"

@@ -12,6 +12,7 @@ public struct PolicyOverrides: Sendable, Hashable {
     public var batch: Int?
     public var rate: Int?
     public var burst: Int?
+    public var instance: String?
     public var controlSocket: String?
 
     public init() {}
@@ -29,7 +30,11 @@ public struct PolicyOverrides: Sendable, Hashable {
         if let batch { result.queue.batch = batch }
         if let rate { result.queue.rate = rate }
         if let burst { result.queue.burst = burst }
-        if let controlSocket { result.controlSocket = controlSocket }
+        if let instance { result.queue.instance = instance }
+        if let controlSocket {
+            result.controlSocket = controlSocket
+            result.controlSocketGiven = true
+        }
         return result
     }
 }

@@ -57,7 +57,7 @@ struct PolicyReader {
     init(file: String) { self.file = file }
 
     static let sections: [String: Set<String>] = [
-        "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout", "rate", "burst"],
+        "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout", "rate", "burst", "instance"],
         "defaults": ["mss4", "mss6", "insert_missing", "malformed"],
         "control": ["socket"],
     ]
@@ -99,6 +99,7 @@ struct PolicyReader {
                 if let entry = table["socket"], let path = string(entry, "control.socket") {
                     if path.hasPrefix("/") {
                         configuration.controlSocket = path
+                        configuration.controlSocketGiven = true
                     } else {
                         fail(entry.line, "control.socket", "must be an absolute path, got '\(path)'")
                     }
@@ -121,6 +122,13 @@ struct PolicyReader {
         if let entry = table["cpu_fanout"] { queue.cpuFanout = boolean(entry, "queue.cpu_fanout") }
         if let entry = table["maxlen"] { queue.maxlen = integer(entry, "queue.maxlen", in: 1...1_000_000) }
         if let entry = table["batch"] { queue.batch = integer(entry, "queue.batch", in: 1...1024) }
+        if let entry = table["instance"], let name = string(entry, "queue.instance") {
+            if Instance(name: name) == nil {
+                fail(entry.line, "queue.instance", "'\(name)' is not an instance name (1-10 of letters, digits, _ and -)")
+            } else {
+                queue.instance = name
+            }
+        }
         if let entry = table["rate"] { queue.rate = integer(entry, "queue.rate", in: 0...10_000_000) }
         if let entry = table["burst"] { queue.burst = integer(entry, "queue.burst", in: 1...10_000_000) }
         if let entry = table["hooks"] {

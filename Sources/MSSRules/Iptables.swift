@@ -76,9 +76,9 @@ public enum IptablesRules {
         let lowest = family == .ipv4 ? spec.lowest.ipv4 : spec.lowest.ipv6
         guard lowest != nil else { return [] }
         // As iptables-save prints it, so verify can compare line by line.
-        let alive = spec.liveness ? Liveness.match(for: family) + " " : ""
+        let alive = spec.liveness ? Liveness.match(for: family, instance: spec.instance) + " " : ""
         let admission = spec.queueRate.map {
-            "-m hashlimit --hashlimit-upto \($0)/sec --hashlimit-burst \(spec.queueBurst) --hashlimit-name \(spec.chain.lowercased()) "
+            "-m hashlimit --hashlimit-upto \($0)/sec --hashlimit-burst \(spec.queueBurst) --hashlimit-name \(spec.instance.hashlimitName) "
         } ?? ""
         return ["-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)\(admission)-m comment --comment \(comment) \(target(spec))"]
     }

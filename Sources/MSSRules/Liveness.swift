@@ -1,3 +1,5 @@
+import MSSPolicy
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -14,15 +16,16 @@
 /// rules create the list). No raw socket is needed (ipset's match would need CAP_NET_RAW), and the file
 /// can be opened before the daemon drops its privileges.
 public enum Liveness {
-    public static let listName = "mssclamp_alive"
     /// Seconds a refresh keeps the queue rules matching; the daemon refreshes every `refreshMilliseconds`.
     public static let timeout = 2
     public static let refreshMilliseconds: Int64 = 500
-    public static var path: String { "/proc/net/xt_recent/\(listName)" }
+
+    /// The list's file for an instance.
+    public static func path(for instance: Instance) -> String { "/proc/net/xt_recent/\(instance.livenessList)" }
 
     /// The match, as iptables-save prints it.
-    public static func match(for family: IPTablesFamily) -> String {
-        "-m recent --rcheck --seconds \(timeout) --name \(listName) --mask \(family == .ipv4 ? "0.0.0.0" : "::") --rsource"
+    public static func match(for family: IPTablesFamily, instance: Instance) -> String {
+        "-m recent --rcheck --seconds \(timeout) --name \(instance.livenessList) --mask \(family == .ipv4 ? "0.0.0.0" : "::") --rsource"
     }
 }
 
@@ -31,7 +34,7 @@ public final class LivenessSwitch: @unchecked Sendable {
     private let fd: Int32
 
     /// Opens the list's file; nil when there is none (no rules with the switch in this namespace).
-    public init?(path: String = Liveness.path) {
+    public init?(path: String) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         self.fd = fd

@@ -65,19 +65,18 @@ public enum NftablesRules {
 /// queue, so SYNs that user space could not take (no daemon, a restart, a full queue with fail-open) are
 /// still clamped to their peer's ceiling, and counted.
 public enum SafetyNet {
-    public static let table = "mssclamp_net"
     public static let counter = "clamped"
     /// After the iptables mangle table (priority -150), where NFQUEUE hands the SYNs to the daemon: a
     /// SYN the daemon clamped passes unchanged, one that skipped the queue is clamped here.
     public static let priority = "mangle + 10"
 
-    public static func script(_ policy: NftPolicy, hooks: [Hook]) -> String {
-        policy.script(table: table, hooks: hooks, priority: priority, counter: counter)
+    public static func script(_ policy: NftPolicy, hooks: [Hook], instance: Instance) -> String {
+        policy.script(table: instance.netTable, hooks: hooks, priority: priority, counter: counter)
     }
 
     /// SYNs the net lowered since it was installed, from `nft list counter`; nil when there is no net.
-    public static func clampedCount() -> UInt64? {
-        guard let result = try? ToolRunner.run(["nft", "list", "counter", "inet", table, counter], timeout: 5),
+    public static func clampedCount(instance: Instance) -> UInt64? {
+        guard let result = try? ToolRunner.run(["nft", "list", "counter", "inet", instance.netTable, counter], timeout: 5),
             result.status == 0
         else { return nil }
         for line in result.output.split(separator: "\n") {
@@ -221,7 +220,12 @@ public struct NftablesBackend: Sendable {
 
     /// Differences between the installed table and `script` ("missing: ...", "unexpected: ...").
     public func verify(_ script: String) throws(RuleError) -> [String] {
-        let expected = try canonical(script)
+        try differences(fromCanonical: try canonical(script))
+    }
+
+    /// Differences between the installed table and a listing `canonical` made earlier (a watcher that
+    /// checks often need not load the script into a namespace each time).
+    public func differences(fromCanonical expected: String) throws(RuleError) -> [String] {
         guard let installed = try installedListing() else {
             return ["table inet \(table) is missing"]
         }

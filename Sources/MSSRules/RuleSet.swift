@@ -5,9 +5,14 @@ import MSSPolicy
 /// `rules apply|verify|remove` all go through here.
 public struct RuleSet: Sendable {
     public let iptables: IptablesBackend
-    public let net = NftablesBackend(table: SafetyNet.table)
+    public let instance: Instance
+    public let net: NftablesBackend
 
-    public init(iptables: IptablesBackend) { self.iptables = iptables }
+    public init(iptables: IptablesBackend, instance: Instance = .primary) {
+        self.iptables = iptables
+        self.instance = instance
+        net = NftablesBackend(table: instance.netTable)
+    }
 
     /// Installs the safety net (unless the spec leaves it out), then the NFQUEUE rules. A failed NFQUEUE
     /// apply rolls everything back, the net included. A net that cannot be installed (no nft, no
@@ -23,7 +28,7 @@ public struct RuleSet: Sendable {
         if spec.safetyNet {
             do {
                 let before = try? net.installedRaw()
-                try net.apply(SafetyNet.script(policy, hooks: spec.hooks))
+                try net.apply(SafetyNet.script(policy, hooks: spec.hooks, instance: instance))
                 previousNet = .some(before ?? nil)
             } catch {
                 notes.append("safety net NOT installed: \(error.message)")
@@ -43,16 +48,16 @@ public struct RuleSet: Sendable {
     /// Brings the net in line with `policy` after a policy change: element updates when only addresses
     /// and ceilings changed, a replacement of the table otherwise.
     public func updateNet(from old: NftPolicy?, to policy: NftPolicy, hooks: [Hook]) throws(RuleError) {
-        if let old, let transaction = policy.elementUpdate(from: old, table: SafetyNet.table, counter: SafetyNet.counter) {
+        if let old, let transaction = policy.elementUpdate(from: old, table: instance.netTable, counter: SafetyNet.counter) {
             try net.run(transaction)
         } else {
-            try net.apply(SafetyNet.script(policy, hooks: hooks))
+            try net.apply(SafetyNet.script(policy, hooks: hooks, instance: instance))
         }
     }
 
     /// Removes the NFQUEUE rules, and the net unless `keepNet`.
-    public func remove(chain: String = RuleSpec.defaultChain, keepNet: Bool = false) throws(RuleError) {
-        try iptables.remove(chain: chain)
+    public func remove(keepNet: Bool = false) throws(RuleError) {
+        try iptables.remove(chain: instance.chain)
         if !keepNet { try net.remove() }
     }
 
@@ -60,7 +65,7 @@ public struct RuleSet: Sendable {
     public func verify(_ spec: RuleSpec, policy: NftPolicy) throws(RuleError) -> [String] {
         var differences = try iptables.verify(spec)
         if spec.safetyNet {
-            differences += try net.verify(SafetyNet.script(policy, hooks: spec.hooks)).map { "safety net: \($0)" }
+            differences += try net.verify(SafetyNet.script(policy, hooks: spec.hooks, instance: instance)).map { "safety net: \($0)" }
         }
         return differences
     }

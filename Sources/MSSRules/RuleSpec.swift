@@ -10,8 +10,10 @@ public struct RuleSpec: Sendable, Hashable {
     public var hooks: [Hook]
     /// With a queue range, spread by CPU instead of by flow hash (`--queue-cpu-fanout`).
     public var cpuFanout: Bool
+    /// The instance whose rules these are (its chain, net, liveness list and admission bucket).
+    public var instance: Instance
     /// The dedicated chain in the mangle table.
-    public var chain: String
+    public var chain: String { instance.chain }
     /// Put the kernel safety net (`SafetyNet`) behind the queue rules.
     public var safetyNet = true
     /// Queue only while a daemon says it is alive (`Liveness`): a stopped daemon's SYNs go to the net.
@@ -20,18 +22,18 @@ public struct RuleSpec: Sendable, Hashable {
     /// queue to the safety net, which clamps them in the kernel. nil: no limit.
     public var queueRate: Int? = QueueAdmission.defaultRate
     public var queueBurst: Int = QueueAdmission.defaultBurst
-    public static let defaultChain = "MSSCLAMP"
+    public static let defaultChain = Instance.primary.chain
 
     public init(
         queues: QueueRange, lowest: Ceilings, insertMissing: Bool = true, hooks: [Hook] = [.forward],
-        cpuFanout: Bool = false, chain: String = RuleSpec.defaultChain
+        cpuFanout: Bool = false, instance: Instance = .primary
     ) {
         self.queues = queues
         self.lowest = lowest
         self.insertMissing = insertMissing
         self.hooks = hooks
         self.cpuFanout = cpuFanout
-        self.chain = chain
+        self.instance = instance
     }
 }
 
@@ -42,7 +44,7 @@ extension RuleSpec {
     public init(queue: QueueSettings, policy: PolicySnapshot) {
         self.init(
             queues: queue.range, lowest: policy.lowestCeilings, insertMissing: policy.insertMissing,
-            hooks: queue.hookList, cpuFanout: queue.cpuFanout ?? false)
+            hooks: queue.hookList, cpuFanout: queue.cpuFanout ?? false, instance: queue.instanceValue)
         if let rate = queue.rate { queueRate = rate == 0 ? nil : rate }
         if let burst = queue.burst { queueBurst = burst }
     }
@@ -52,7 +54,7 @@ extension RuleSpec {
     /// The same iptables rules (queue numbers, hooks, the families queued): what decides whether a
     /// policy change needs the rules rewritten.
     public func rendersLike(_ other: RuleSpec) -> Bool {
-        queues == other.queues && hooks == other.hooks && cpuFanout == other.cpuFanout && chain == other.chain
+        queues == other.queues && hooks == other.hooks && cpuFanout == other.cpuFanout && instance == other.instance
             && queueRate == other.queueRate && queueBurst == other.queueBurst && liveness == other.liveness
             && (lowest.ipv4 == nil) == (other.lowest.ipv4 == nil) && (lowest.ipv6 == nil) == (other.lowest.ipv6 == nil)
     }

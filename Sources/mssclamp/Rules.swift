@@ -21,7 +21,7 @@ struct RuleOptions: ParsableArguments {
 
     @Flag(
         inversion: .prefixedNo,
-        help: "With the iptables backend, also install the kernel safety net (table inet \(SafetyNet.table)): SYNs the queue does not take are clamped by the kernel to their peer's ceiling. Default: on.")
+        help: "With the iptables backend, also install the kernel safety net (table inet mssclamp_net, or mssclamp_net_NAME for another --instance): SYNs the queue does not take are clamped by the kernel to their peer's ceiling. Default: on.")
     var safetyNet = true
 
     @OptionGroup var ceilings: CeilingOptions
@@ -48,9 +48,18 @@ struct RuleOptions: ParsableArguments {
         return (NftablesRules.queueScript(spec), [])
     }
 
-    /// The iptables rules and the net, through the active iptables variant.
-    func ruleSet() throws -> RuleSet {
-        RuleSet(iptables: try ruleStep { () throws(RuleError) in try IptablesBackend.detect() })
+    /// The iptables rules and the net of `instance`, through the active iptables variant.
+    func ruleSet(_ instance: Instance) throws -> RuleSet {
+        RuleSet(iptables: try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }, instance: instance)
+    }
+
+    /// Whose rules: --instance, else the file's [queue] instance (when --config is given), else the queue
+    /// range. Needs no ceilings, so `remove` works with the queue options alone.
+    func instance() throws -> Instance {
+        var overrides = PolicyOverrides()
+        queueOptions.addOverrides(to: &overrides)
+        let base = ceilings.configPath == nil ? PolicyConfiguration() : try ceilings.configuration()
+        return overrides.applied(to: base).queue.instanceValue
     }
 
     /// Stops with exit 69 when the nftables queue backend cannot run on this kernel.
@@ -87,7 +96,7 @@ extension MSSClamp {
                 case .iptables:
                     if spec.safetyNet {
                         print("# nft -f -   (the safety net, installed first; the transaction deletes an older one)")
-                        print(SafetyNet.script(policy, hooks: spec.hooks), terminator: "")
+                        print(SafetyNet.script(policy, hooks: spec.hooks, instance: spec.instance), terminator: "")
                     }
                     // Exactly the scripts `apply` runs on a host without mssclamp's rules.
                     print("# iptables-restore --noflush")
@@ -112,11 +121,11 @@ extension MSSClamp {
                 let (configuration, spec, policy) = try options.resolve()
                 switch options.backend {
                 case .iptables:
-                    let rules = try options.ruleSet()
+                    let rules = try options.ruleSet(spec.instance)
                     let notes = try ruleStep { () throws(RuleError) in try rules.apply(spec, policy: policy) }
                     print("applied with iptables-\(rules.iptables.variant.rawValue): \(spec.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), queue \(spec.queues)")
                     if spec.safetyNet && notes.isEmpty {
-                        print("safety net: table inet \(SafetyNet.table) (SYNs the queue does not take are clamped by the kernel)")
+                        print("safety net: table inet \(spec.instance.netTable) (SYNs the queue does not take are clamped by the kernel)")
                     }
                     for note in notes { print(note) }
                 case .nftables, .nftMap:
@@ -142,7 +151,7 @@ extension MSSClamp {
             func run() throws {
                 switch options.backend {
                 case .iptables:
-                    let rules = try options.ruleSet()
+                    let rules = try options.ruleSet(try options.instance())
                     let keep = keepNet || !options.safetyNet
                     try ruleStep { () throws(RuleError) in try rules.remove(keepNet: keep) }
                 case .nftables, .nftMap:
@@ -162,7 +171,7 @@ extension MSSClamp {
                 let differences: [String]
                 switch options.backend {
                 case .iptables:
-                    let rules = try options.ruleSet()
+                    let rules = try options.ruleSet(spec.instance)
                     differences = try ruleStep { () throws(RuleError) in try rules.verify(spec, policy: policy) }
                 case .nftables, .nftMap:
                     try options.requireNftQueue()
@@ -244,7 +253,7 @@ extension MSSClamp {
                 let spec = RuleSpec(queue: effective.queue, policy: try compile(effective))
                 var deleting: [IPTablesFamily: [String]] = [:]
                 for item in result.translated { deleting[item.rule.family, default: []].append(item.rule.text) }
-                let rules = RuleSet(iptables: try ruleStep { () throws(RuleError) in try IptablesBackend.detect() })
+                let rules = RuleSet(iptables: try ruleStep { () throws(RuleError) in try IptablesBackend.detect() }, instance: spec.instance)
                 let notes = try ruleStep { () throws(RuleError) in
                     try rules.apply(spec, policy: NftPolicy(defaults: effective.defaults, peers: effective.peers), deleting: deleting)
                 }

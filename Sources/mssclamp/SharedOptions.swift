@@ -16,6 +16,9 @@ struct QueueOptions: ParsableArguments {
         help: "With a queue range, spread packets by CPU (--queue-cpu-fanout) instead of by flow. Default: the file's [queue] cpu_fanout, else off.")
     var cpuFanout: Bool?
 
+    @Option(help: "Instance name (1-10 of letters, digits, _ and -): names the chain, safety net, liveness list and control socket, so several daemons share a host. Default: the file's [queue] instance, else the queue range (\"0\" keeps the single-instance names).")
+    var instance: String?
+
     @Option(help: "SYNs per second the queue takes; beyond it they go to the kernel safety net, which clamps them in the kernel (0: no limit). Default: the file's [queue] rate, else \(QueueAdmission.defaultRate.map(String.init) ?? "none").")
     var queueRate: Int?
 
@@ -28,6 +31,9 @@ struct QueueOptions: ParsableArguments {
         if let queue, QueueRange(parsing: queue) == nil {
             throw ValidationError("--queue must be N or N-M with N <= M <= 65535, got '\(queue)'")
         }
+        if let instance, Instance(name: instance) == nil {
+            throw ValidationError("--instance takes 1-10 of letters, digits, _ and -, got '\(instance)'")
+        }
         if let hooks, Hook.parseList(hooks) == nil {
             throw ValidationError("--hooks takes forward, output, prerouting, postrouting; got '\(hooks)'")
         }
@@ -39,6 +45,7 @@ struct QueueOptions: ParsableArguments {
         if let cpuFanout { overrides.cpuFanout = cpuFanout }
         if let queueRate { overrides.rate = queueRate }
         if let queueBurst { overrides.burst = queueBurst }
+        if let instance { overrides.instance = instance }
     }
 }
 

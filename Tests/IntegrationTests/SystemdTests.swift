@@ -8,7 +8,8 @@ import Testing
 
 /// mssclamp.service under a real systemd, booted as PID 1 in namespaces of its own
 /// (scripts/systemd-sandbox): installed by scripts/install, reloaded, stopped by SIGSTOP until the
-/// watchdog restarts it, and stopped for good with no rule left behind.
+/// watchdog restarts it, joined by a second instance from the template unit, and stopped for good with
+/// no rule left behind.
 @Suite(
     "The unit under a real systemd",
     .enabled(if: IntegrationEnvironment.available && Shell.has("unshare") && Shell.has("nsenter"), Comment(rawValue: IntegrationEnvironment.skipReason ?? "needs unshare and nsenter (util-linux)")))
@@ -68,10 +69,28 @@ struct SystemdTests {
         #expect((Int(try sandbox.show("NRestarts")) ?? -1) > restartsBefore)
         #expect(try sandbox.run(["mssclamp", "stats"]).status == 0)
 
-        // Stop: the daemon removes its rules (and ExecStopPost would if it could not).
+        // A second instance from the template, on queue 1: both run; stopping it leaves instance 0 (and
+        // its control socket in the shared runtime directory) untouched.
+        try sandbox.run(["sh", "-c", "printf '[queue]\\nnum = 1\\n[defaults]\\nmss4 = 1300\\n' > /etc/mssclamp/second.toml"])
+        let second = try sandbox.run(["systemctl", "start", "mssclamp@second"])
+        let secondJournal = try sandbox.run(["journalctl", "-u", "mssclamp@second", "--no-pager", "-n", "30"]).output
+        #expect(second.status == 0, "\(second.error) \(secondJournal)")
+        #expect(try sandbox.run(["iptables-save", "-t", "mangle"]).output.contains(":MSSCLAMP-second "))
+        #expect(try sandbox.run(["mssclamp", "stats", "--instance", "second"]).status == 0)
+        #expect(try sandbox.run(["systemctl", "stop", "mssclamp@second"]).status == 0)
+        let afterSecond = try sandbox.run(["iptables-save", "-t", "mangle"]).output
+        #expect(!afterSecond.contains("MSSCLAMP-second") && afterSecond.contains(":MSSCLAMP "), "\(afterSecond)")
+        #expect(try sandbox.run(["mssclamp", "stats"]).status == 0, "instance 0 lost its control socket")
+        #expect(try sandbox.run(["mssclamp", "rules", "remove", "--instance", "second"]).status == 0)
+
+        // Stop: the daemon removes its NFQUEUE rules (and ExecStopPost would if it could not); the kernel
+        // safety net stays, and `rules remove` takes it out.
         #expect(try sandbox.run(["systemctl", "stop", "mssclamp"]).status == 0)
         let after = try sandbox.run(["sh", "-c", "iptables-save; ip6tables-save"]).output
         #expect(!after.contains("MSSCLAMP") && !after.contains("NFQUEUE"), "rules left behind: \(after)")
         #expect(try sandbox.run(["systemctl", "is-active", "mssclamp"]).output.hasPrefix("inactive"))
+        #expect(try sandbox.run(["nft", "list", "table", "inet", "mssclamp_net"]).status == 0, "the net went with the daemon")
+        #expect(try sandbox.run(["mssclamp", "rules", "remove"]).status == 0)
+        #expect(try sandbox.run(["nft", "list", "ruleset"]).output.contains("mssclamp") == false)
     }
 }

@@ -45,6 +45,10 @@ uint16_t CMSSClampShim_nfqueue_verdict_type(void);
 /// which Swift's Glibc import does not define). Returns 0 on success, -1 with errno set.
 int CMSSClampShim_peer_uid(int fd, unsigned *uid);
 
+/// A netlink socket of `protocol` bound to the multicast `groups` (struct sockaddr_nl is in
+/// linux/netlink.h, which Swift's Glibc does not bring). Returns the fd or -1 with errno.
+int CMSSClampShim_netlink_subscribe(int protocol, unsigned groups);
+
 /// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK (accept4 needs _GNU_SOURCE): the connection can never leak
 /// into a child started by another thread at the same moment. Returns the fd or -1 with errno.
 int CMSSClampShim_accept(int fd);
@@ -53,7 +57,9 @@ int CMSSClampShim_accept(int fd);
 /// bounding set, then (with change_user) the identity (keeping capabilities across setuid), then
 /// permitted/effective/inheritable, and finally raises the kept ones as ambient so the iptables/nft tools
 /// the daemon runs keep them. The capability syscalls have no glibc wrappers (libcap is not a
-/// dependency). Returns 0, or -1 with errno set and *step naming the call that failed.
+/// dependency). Without CAP_SETPCAP (a daemon started with exactly CAP_NET_ADMIN) the bounding set cannot
+/// be changed and is left as it is; *bounding_kept then says so. Returns 0, or -1 with errno set and *step
+/// naming the call that failed.
 int CMSSClampShim_drop_capabilities(unsigned long long keep, int change_user, unsigned uid, unsigned gid,
-                                    const char **step);
+                                    const char **step, int *bounding_kept);
 #endif

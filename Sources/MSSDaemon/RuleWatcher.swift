@@ -1,0 +1,53 @@
+import Synchronization
+
+/// Keeps the daemon's rules in place while it runs: nf_tables change notifications (iptables-nft, the
+/// safety net) mark them for a check, and a periodic check covers what sends none (iptables-legacy every
+/// second, otherwise every ten). Checks run on a thread of their own, one at a time: they run the
+/// firewall tools, which the main loop must never wait for.
+final class RuleWatcher: @unchecked Sendable {
+    private let keeper: RuleKeeper
+    private let events: NetlinkEvents?
+    private var checks: JobQueue?
+    private let dirty = Atomic(false)
+    private let inFlight = Atomic(false)
+    private let listStale = Atomic(false)
+    private var lastCheck: Int64 = 0
+    private let interval: Int64
+
+    /// Subscribes now (before privileges are dropped); nothing runs until `start`.
+    init(keeper: RuleKeeper) {
+        self.keeper = keeper
+        events = NetlinkEvents.nftables()
+        interval = events == nil || keeper.variant == .legacy ? 1000 : 10_000
+    }
+
+    /// Starts the notification thread and the check thread (after the capability drop).
+    func start(now: Int64) {
+        lastCheck = now
+        checks = JobQueue(threads: 1)
+        events?.start { [self] in dirty.store(true, ordering: .releasing) }
+    }
+
+    /// Called by the main loop on each turn: starts a check when one is due and none is running.
+    func tick(now: Int64) {
+        guard let checks else { return }
+        let due = dirty.exchange(false, ordering: .acquiringAndReleasing) || now - lastCheck >= interval
+        guard due, inFlight.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        lastCheck = now
+        checks.async { [self] in
+            if keeper.restoreIfChanged() != nil { listStale.store(true, ordering: .releasing) }
+            inFlight.store(false, ordering: .releasing)
+        }
+    }
+
+    /// True once after a restore recreated the rules, and with them the liveness list: its file must be
+    /// opened again.
+    func takeLivenessListRecreated() -> Bool { listStale.exchange(false, ordering: .acquiringAndReleasing) }
+
+    /// No more checks (the daemon is stopping); waits for one that is running.
+    func stop() {
+        events?.stop()
+        checks?.stop()
+        checks = nil
+    }
+}
