@@ -61,6 +61,28 @@ public struct RuleSet: Sendable {
         if !keepNet { try net.remove() }
     }
 
+    /// The instances whose chain or net exists in this network namespace (any iptables family), by name:
+    /// what `rules remove` points at when the one it was asked to remove has nothing installed.
+    public func installedInstances() -> [String] {
+        var names = Set<String>()
+        for family in IPTablesFamily.allCases {
+            guard let save = try? ToolRunner.run([iptables.variant.tool(family, "save"), "-t", "mangle"]), save.status == 0 else { continue }
+            for line in save.output.split(separator: "\n") where line.hasPrefix(":MSSCLAMP") {
+                let chain = line.dropFirst().prefix { $0 != " " }
+                names.insert(chain == "MSSCLAMP" ? "0" : String(chain.dropFirst("MSSCLAMP-".count)))
+            }
+        }
+        if let tables = try? ToolRunner.run(["nft", "list", "tables", "inet"]), tables.status == 0 {
+            for line in tables.output.split(separator: "\n") {
+                guard let table = line.split(separator: " ").last, table.hasPrefix("mssclamp_net") else { continue }
+                // Table names turn "-" into "_": a chain of the same instance already named it exactly.
+                let name = table == "mssclamp_net" ? "0" : String(table.dropFirst("mssclamp_net_".count))
+                if !names.contains(where: { String($0.map { $0 == "-" ? "_" : $0 }) == name }) { names.insert(name) }
+            }
+        }
+        return names.sorted()
+    }
+
     /// What differs from `spec` and `policy`: the NFQUEUE rules, then the net.
     public func verify(_ spec: RuleSpec, policy: NftPolicy) throws(RuleError) -> [String] {
         var differences = try iptables.verify(spec)

@@ -151,9 +151,16 @@ extension MSSClamp {
             func run() throws {
                 switch options.backend {
                 case .iptables:
-                    let rules = try options.ruleSet(try options.instance())
+                    let instance = try options.instance()
+                    let rules = try options.ruleSet(instance)
                     let keep = keepNet || !options.safetyNet
                     try ruleStep { () throws(RuleError) in try rules.remove(keepNet: keep) }
+                    // Another instance's rules are never touched; say they are there, in case they were meant.
+                    let others = rules.installedInstances().filter { $0 != instance.name }
+                    if !others.isEmpty {
+                        var stderr = StandardError()
+                        print("removed the rules of instance \(instance); instance(s) \(others.joined(separator: ", ")) keep theirs (`mssclamp rules remove --instance NAME`)", to: &stderr)
+                    }
                 case .nftables, .nftMap:
                     try ruleStep { () throws(RuleError) in try NftablesBackend().remove() }
                 }

@@ -103,9 +103,15 @@ struct DataPlaneTests {
         let lab = try Lab()
         defer { lab.tearDown() }
         let first = try lab.startDaemon(["--mss", "1360", "--queue", "5"])
-        let second = try lab.run(lab.gateway, [BuiltProducts.mssclamp, "run", "--mss", "1360", "--queue", "5"], timeout: 20)
+        // Another instance on the same queue: the kernel refuses the bind.
+        let second = try lab.run(lab.gateway, [BuiltProducts.mssclamp, "run", "--mss", "1360", "--queue", "5", "--instance", "other"], timeout: 20)
         #expect(second.status == 69)
         #expect(second.error.contains("queue 5 is already bound by another process"), "\(second.error)")
+        // The same instance (the queue names it): refused before it binds anything.
+        let third = try lab.run(lab.gateway, [BuiltProducts.mssclamp, "run", "--mss", "1360", "--queue", "5"], timeout: 20)
+        #expect(third.status == 69)
+        #expect(third.error.contains("instance 5 already runs in this network namespace"), "\(third.error)")
+        #expect(first.isRunning)
         first.stop(signal: SIGTERM)
     }
 

@@ -49,14 +49,15 @@ struct RulesTests {
         #expect(apply.status == 0, "\(apply.error)")
         #expect(apply.output.contains("iptables-\(variant)"))
         let applied = try Self.saved(namespace, variant)
-        // Every SYN is queued (up to the admission rate): no prefilter on the first MSS option.
+        // Every SYN is queued (up to the admission rate): no prefilter on the first MSS option. The queue
+        // range names the instance, and so the chain, the liveness list and the admission bucket.
         let queueRule = { (mask: String) in
-            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask \(mask) --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssclamp -m comment --comment mssclamp -j NFQUEUE --queue-balance 0:1 --queue-bypass"
+            "-A MSSCLAMP-0-1 -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive-0-1 --mask \(mask) --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssc-0-1 -m comment --comment mssclamp -j NFQUEUE --queue-balance 0:1 --queue-bypass"
         }
         let sections = applied.components(separatedBy: "ip6tables-")
         #expect(sections.count == 2 && sections[0].contains(queueRule("0.0.0.0")), "\(applied)")
         #expect(sections.count == 2 && sections[1].contains(queueRule("::")), "IPv6 rules missing: \(applied)")
-        #expect(try namespace.run(["nft", "list", "table", "inet", "mssclamp_net"]).status == 0, "no safety net")
+        #expect(try namespace.run(["nft", "list", "table", "inet", "mssclamp_net_0_1"]).status == 0, "no safety net")
 
         var verify = try Self.mssclamp(namespace, variant: variant, ["rules", "verify", "--mss", "1360", "--queue", "0-1", "--hooks", "forward,output"])
         #expect(verify.status == 0, "\(verify.output) \(verify.error)")
@@ -69,7 +70,7 @@ struct RulesTests {
         try namespace.exec(["iptables-\(variant)", "-t", "mangle", "-F"])
         verify = try Self.mssclamp(namespace, variant: variant, ["rules", "verify", "--mss", "1360", "--queue", "0-1", "--hooks", "forward,output"])
         #expect(verify.status == 1)
-        #expect(verify.output.contains("ipv4: missing jump: -A FORWARD -j MSSCLAMP"), "\(verify.output)")
+        #expect(verify.output.contains("ipv4: missing jump: -A FORWARD -j MSSCLAMP-0-1"), "\(verify.output)")
         #expect(verify.output.contains("ipv4: missing rule:"), "\(verify.output)")
         #expect(!verify.output.contains("ipv6:"), "IPv6 was not touched: \(verify.output)")
         // A different policy is a difference too.
@@ -80,12 +81,16 @@ struct RulesTests {
         verify = try Self.mssclamp(namespace, variant: variant, ["rules", "verify", "--mss", "1360", "--queue", "0-1", "--hooks", "forward,output"])
         #expect(verify.status == 0, "\(verify.output)")
 
-        let remove = try Self.mssclamp(namespace, variant: variant, ["rules", "remove"])
+        // Instance 0 has nothing here: removing it leaves instance 0-1 alone and says that it is there.
+        let other = try Self.mssclamp(namespace, variant: variant, ["rules", "remove"])
+        #expect(other.status == 0 && other.error.contains("instance(s) 0-1 keep theirs"), "\(other.error)")
+        #expect(try Self.saved(namespace, variant) == applied)
+        let remove = try Self.mssclamp(namespace, variant: variant, ["rules", "remove", "--queue", "0-1"])
         #expect(remove.status == 0, "\(remove.error)")
         #expect(try Self.saved(namespace, variant) == before, "residue after remove")
-        #expect(try namespace.run(["nft", "list", "table", "inet", "mssclamp_net"]).status != 0, "the safety net stayed")
+        #expect(try namespace.run(["nft", "list", "table", "inet", "mssclamp_net_0_1"]).status != 0, "the safety net stayed")
         // Removing again is a no-op, not an error.
-        #expect(try Self.mssclamp(namespace, variant: variant, ["rules", "remove"]).status == 0)
+        #expect(try Self.mssclamp(namespace, variant: variant, ["rules", "remove", "--instance", "0-1"]).status == 0)
     }
 
     /// A failing apply leaves the previous state: IPv4 goes in, ip6tables-restore then refuses (a stand-in
