@@ -6,6 +6,7 @@ MSSCLAMP_PACKAGES=(
     pkg-config libnetfilter-queue-dev libmnl-dev libpcap-dev
     iptables nftables iproute2 tcpdump netsniff-ng curl ethtool python3 procps util-linux
     prometheus  # promtool, for the alert rules test
+    wireguard-go wireguard-tools openvpn openssl  # the tunnel lab (scripts/tunnellab)
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

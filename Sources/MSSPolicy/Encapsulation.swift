@@ -92,8 +92,11 @@ public enum Encapsulation: Sendable, Hashable {
     /// VXLAN: outer IP + UDP 8 + VXLAN 8 + the inner Ethernet header 14 (RFC 7348 section 5).
     case vxlan
     /// WireGuard: outer IP + UDP 8 + type/reserved 4 + receiver 4 + counter 8 + Poly1305 tag 16
-    /// (WireGuard whitepaper section 5.4.6). Its padding to 16 never exceeds the interface MTU (it is
-    /// capped there by the Linux driver), so it does not lower the MTU.
+    /// (WireGuard whitepaper section 5.4.6), and the plaintext padded to a multiple of 16, but never past
+    /// the WireGuard interface's MTU (Linux driver and wireguard-go alike). When that MTU is larger than
+    /// what the path leaves (the usual 1420 over a 1400-byte path), a packet just below the limit is
+    /// padded over it: the inner MTU is the limit rounded down to 16, unless the interface MTU is known
+    /// to fit (`tunnelMTU`).
     case wireguard
     /// OpenVPN data channel over UDP or TCP.
     case openVPN(tcp: Bool)
@@ -166,8 +169,10 @@ public enum OverheadCalculator {
     /// Computes the MTU and MSS that fit `linkMTU` under `encapsulation`. PPPoE and MPLS are always the
     /// link framing (outermost) and NAT-T always sits right outside ESP, wherever they are listed; tunnel
     /// layers apply in the listed order, inner to outer ("gre, ipsec-esp-tunnel": GRE inside ESP).
+    /// - Parameter tunnelMTU: the MTU of the tunnel interface, when known (WireGuard's padding stops there).
     public static func compute(
-        linkMTU: Int, encapsulation: [Encapsulation], cipher: ESPCipher? = nil, integrity: ESPIntegrity? = nil
+        linkMTU: Int, encapsulation: [Encapsulation], cipher: ESPCipher? = nil, integrity: ESPIntegrity? = nil,
+        tunnelMTU: Int? = nil
     ) throws(OverheadError) -> OverheadResult {
         guard (68...65535).contains(linkMTU) else {
             throw OverheadError("link MTU \(linkMTU) is outside 68-65535")
@@ -225,6 +230,20 @@ public enum OverheadCalculator {
                     take(8, "UDP", "RFC 768")
                     take(16, "WireGuard type, receiver, counter", "WireGuard whitepaper section 5.4.6")
                     take(16, "Poly1305 tag", "WireGuard whitepaper section 5.4.6")
+                    // Padding to 16, capped at the interface MTU: an interface MTU that fits leaves the
+                    // rest usable; otherwise only whole 16-byte units are (docs/overhead.md).
+                    if let tunnelMTU, tunnelMTU <= available {
+                        if record && available > tunnelMTU {
+                            layers.append(OverheadLayer(name: "unused: the interface MTU is \(tunnelMTU)", bytes: available - tunnelMTU, source: "ip link (the WireGuard interface)"))
+                        }
+                        available = tunnelMTU
+                    } else {
+                        let padded = available / 16 * 16
+                        if record {
+                            layers.append(OverheadLayer(name: "padding to 16 (worst case)", bytes: available - padded, source: "WireGuard whitepaper section 5.4.6; wireguard-go calculatePaddingSize"))
+                        }
+                        available = padded
+                    }
                 case .openVPN(let tcp):
                     take(outerIP, ipName, ipSource)
                     if tcp {
@@ -290,7 +309,7 @@ public enum OverheadCalculator {
     }
 
     /// The same from names, as the policy file and the command line give them.
-    public static func compute(linkMTU: Int, names: [String], cipher: String?, integrity: String?)
+    public static func compute(linkMTU: Int, names: [String], cipher: String?, integrity: String?, tunnelMTU: Int? = nil)
         throws(OverheadError) -> OverheadResult
     {
         guard !names.isEmpty else { throw OverheadError("encap is empty; known: \(Encapsulation.names.joined(separator: ", "))") }
@@ -310,7 +329,7 @@ public enum OverheadCalculator {
             }
             espIntegrity = value
         }
-        return try compute(linkMTU: linkMTU, encapsulation: layers, cipher: espCipher, integrity: espIntegrity)
+        return try compute(linkMTU: linkMTU, encapsulation: layers, cipher: espCipher, integrity: espIntegrity, tunnelMTU: tunnelMTU)
     }
 
     /// The path MTU and MSS from the largest ICMP echo payload that passed with DF set (as `ping -M do

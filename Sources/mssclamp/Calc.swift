@@ -26,6 +26,9 @@ extension MSSClamp {
         @Option(help: "ESP integrity algorithm (\(ESPIntegrity.allCases.map(\.rawValue).joined(separator: ", "))).")
         var integrity: String?
 
+        @Option(help: "The tunnel interface's MTU, when known (WireGuard pads to 16 only up to it; without it the worst case is assumed).")
+        var tunnelMTU: Int?
+
         @Option(help: "Inner families to print: ipv4, ipv6 or both.")
         var inner: String = "both"
 
@@ -41,6 +44,7 @@ extension MSSClamp {
         func validate() throws {
             guard ["ipv4", "ipv6", "both"].contains(inner) else { throw ValidationError("--inner takes ipv4, ipv6 or both") }
             guard measuredICMP != nil || encap != nil else { throw ValidationError("give --encap LAYERS or --measured-icmp SIZE") }
+            if let tunnelMTU, !(68...65535).contains(tunnelMTU) { throw ValidationError("--tunnel-mtu must be within 68-65535") }
         }
 
         struct Output: Encodable {
@@ -81,7 +85,7 @@ extension MSSClamp {
             let names = encap!.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             let result: OverheadResult
             do {
-                result = try OverheadCalculator.compute(linkMTU: mtu, names: names, cipher: cipher, integrity: integrity)
+                result = try OverheadCalculator.compute(linkMTU: mtu, names: names, cipher: cipher, integrity: integrity, tunnelMTU: tunnelMTU)
             } catch {
                 throw fail(error.description, code: 65)
             }
