@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "MSSDaemon",
             dependencies: [
-                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "CMSSClampShim",
+                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "CMSSClampShim",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

@@ -85,11 +85,12 @@ int CMSSClampShim_SO_SNDBUFFORCE(void) { return SO_SNDBUFFORCE; }
 uint16_t CMSSClampShim_nfqueue_packet_type(void) { return (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET; }
 uint16_t CMSSClampShim_nfqueue_verdict_type(void) { return (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT; }
 
-int CMSSClampShim_peer_uid(int fd, unsigned *uid) {
+int CMSSClampShim_peer_credentials(int fd, unsigned *uid, unsigned *gid) {
     struct ucred credentials;
     socklen_t length = sizeof credentials;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
     *uid = credentials.uid;
+    *gid = credentials.gid;
     return 0;
 }
 

@@ -12,6 +12,8 @@ public struct ControlRequest: Codable, Sendable {
         case peerSave = "peer-save"
         case stats
         case reload
+        /// learn-address: a VPN's hook reports a client address (the control group may send this).
+        case learn
     }
 
     public var command: Command
@@ -27,6 +29,11 @@ public struct ControlRequest: Codable, Sendable {
     /// reload: accept a file that would remove every peer (an empty or truncated file is refused
     /// otherwise).
     public var allowEmpty: Bool?
+    /// learn: the template, the operation (add, update, delete), the address and the client's name.
+    public var template: String?
+    public var operation: String?
+    public var address: String?
+    public var commonName: String?
 
     public init(command: Command, name: String? = nil, peer: LivePeerFields? = nil, replace: Bool? = nil) {
         self.command = command

@@ -8,6 +8,8 @@ struct ControlRequests: Sendable {
     /// With the kernel's counters (slower: it asks nft).
     let fullStatistics: @Sendable () -> Statistics
     let report: @Sendable (Statistics) -> String
+    /// learn-address (nil: no templates can take it).
+    var learn: (@Sendable (ControlRequest) -> ControlResponse)?
 
     /// Peers per `peer list` page when the client does not say.
     static let defaultPageSize = 1000
@@ -27,6 +29,9 @@ struct ControlRequests: Sendable {
             return changes.save()
         case .peerList:
             return peerList(offset: request.offset ?? 0, limit: request.limit ?? Self.defaultPageSize)
+        case .learn:
+            guard let learn else { return ControlResponse(ok: false, error: "this daemon takes no learned addresses") }
+            return learn(request)
         case .stats:
             let statistics = fullStatistics()
             var response = ControlResponse(ok: true, message: report(statistics))
@@ -49,6 +54,7 @@ struct ControlRequests: Sendable {
             switch definition.origin {
             case .file(let file, let line): origin = "\(file):\(line)"
             case .live: origin = "live"
+            case .source(_, let detail): origin = detail
             }
             let ceilings = definition.ceiling.ceilings
             return PeerReport(

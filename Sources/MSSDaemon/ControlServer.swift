@@ -9,6 +9,11 @@ import MSSPolicy
 /// The control socket's server: a Unix stream socket, root-only (its directory 0700, the socket 0600,
 /// and the peer's uid checked with SO_PEERCRED), served by a `RequestServer`: clients are handled
 /// concurrently, each with deadlines and a size limit, so none can stall or end the daemon.
+///
+/// With a group (`[control] group`), the directory is 0750 and the socket 0660, both of that group, and
+/// a client whose group (SO_PEERCRED's gid) it is may send `learn` requests only: a VPN daemon that runs
+/// as nobody/nogroup reports its clients' addresses, and can do nothing else. Never world-accessible. A
+/// directory others may write to (/tmp, sticky or world-writable) is left as it is, never given away.
 final class ControlServer: @unchecked Sendable {
     let path: String
     private let server: RequestServer
@@ -18,16 +23,28 @@ final class ControlServer: @unchecked Sendable {
 
     /// Creates the directory (0700) and binds the socket (0600). A socket file left by a dead daemon is
     /// replaced; one a running daemon answers on is not.
-    init(path: String, handler: @escaping @Sendable (ControlRequest) -> ControlResponse) throws(ControlError) {
+    init(path: String, group: String? = nil, handler: @escaping @Sendable (ControlRequest) -> ControlResponse) throws(ControlError) {
+        var found: gid_t?
+        if let group {
+            guard let entry = getgrnam(group) else {
+                throw ControlError(description: "control group '\(group)' does not exist", exitCode: 67)
+            }
+            found = entry.pointee.gr_gid
+        }
+        let groupID = found
         self.path = path
         let directory = (path as NSString).deletingLastPathComponent
         var info = stat()
+        var shared = false
         if stat(directory, &info) != 0 {
             guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
                 throw ControlError(description: "cannot create \(directory): \(String(cString: strerror(errno)))", exitCode: 73)
             }
         } else if info.st_mode & S_IFMT != S_IFDIR {
             throw ControlError(description: "cannot use \(path): \(directory) is not a directory", exitCode: 73)
+        } else {
+            // A directory everyone may write to (/tmp) is not ours to hand to a group.
+            shared = info.st_mode & (S_ISVTX | S_IWOTH) != 0
         }
         if lstat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFSOCK else {
@@ -55,7 +72,17 @@ final class ControlServer: @unchecked Sendable {
             close(fd)
             throw ControlError(description: "cannot listen on \(path): \(message)", exitCode: 73)
         }
-        chmod(path, 0o600)
+        if let groupID {
+            // The directory and the socket become the group's; others still get nothing.
+            if !shared {
+                chown(directory, 0, groupID)
+                chmod(directory, 0o750)
+            }
+            chown(path, 0, groupID)
+            chmod(path, 0o660)
+        } else {
+            chmod(path, 0o600)
+        }
         let tooLarge = Self.encode(ControlResponse(ok: false, error: "request larger than \(Self.limits.maxRequestBytes) bytes"))
         do {
             server = try RequestServer(
@@ -67,14 +94,21 @@ final class ControlServer: @unchecked Sendable {
                 tooLarge: tooLarge,
                 credentials: { client in
                     var uid: UInt32 = 0
-                    return ClientCredentials(uid: CMSSClampShim_peer_uid(client, &uid) == 0 ? uid : nil)
+                    var gid: UInt32 = 0
+                    guard CMSSClampShim_peer_credentials(client, &uid, &gid) == 0 else { return ClientCredentials() }
+                    return ClientCredentials(uid: uid, gid: gid)
                 },
                 handler: { request, client in
-                    guard let uid = client.uid, uid == 0 || uid == geteuid() else {
+                    let owner = client.uid.map { $0 == 0 || $0 == geteuid() } ?? false
+                    let member = groupID != nil && client.gid == groupID
+                    guard owner || member else {
                         return Self.encode(ControlResponse(ok: false, error: "the control socket is root-only"))
                     }
                     guard let decoded = try? JSONDecoder().decode(ControlRequest.self, from: Data(request)) else {
                         return Self.encode(ControlResponse(ok: false, error: "unreadable request"))
+                    }
+                    guard owner || decoded.command == .learn else {
+                        return Self.encode(ControlResponse(ok: false, error: "the control group may send learn-address requests only"))
                     }
                     return Self.encode(handler(decoded))
                 })

@@ -110,6 +110,8 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var safetyNetClamped: UInt64?
     /// Times the rules were found changed by another tool and put back.
     public var rulesRestored: UInt64 = 0
+    /// The peers of `mss = "auto"` templates: their ceilings and how they were learned.
+    public var autoCeilings: [AutoCeilingReport] = []
 
     public init() {}
 

@@ -1,5 +1,6 @@
 import Logging
 import MSSPolicy
+import MSSProbe
 import MSSQueue
 import MSSRules
 import Synchronization
@@ -43,6 +44,8 @@ public final class Daemon: @unchecked Sendable {
     private var linkEvents: NetlinkEvents?
     /// Puts the rules back when another tool takes them out.
     private var ruleWatcher: RuleWatcher?
+    /// Peers made by templates (WireGuard, learn-address) and the measured ceilings of auto ones.
+    private var sources: PeerSources?
     /// Where SIGUSR1 reports and the exit report go.
     private let report: @Sendable (String) -> Void
 
@@ -78,6 +81,7 @@ public final class Daemon: @unchecked Sendable {
             total.drained &+= worker.drained.load(ordering: .relaxed)
         }
         total.rulesRestored = rules?.restored.load(ordering: .relaxed) ?? 0
+        total.autoCeilings = sources?.auto.reports() ?? []
         return total
     }
 
@@ -128,13 +132,25 @@ public final class Daemon: @unchecked Sendable {
             for worker in workers { worker.audit = ClampAudit(logger: logger, perSecond: configuration.auditPerSecond) }
         }
         linkEvents = NetlinkEvents.links()
+        // The raw ICMP sockets of mss = "auto" are opened now, while CAP_NET_RAW may still be there; the
+        // measuring thread uses them after the drop.
+        let echo = EchoSockets.open()
+        let sources = PeerSources(
+            policy: policy, auto: AutoCeilings(sockets: echo.sockets, unavailable: echo.error, logger: logger), logger: logger,
+            learnedPath: configuration.controlSocket.map { $0 + ".learned" },
+            changed: { [changes] snapshot in changes?.sourcedChanged(snapshot) })
+        self.sources = sources
+        if echo.sockets == nil, policy.configuration.templates.contains(where: \.isAuto) {
+            logger.warning("mss = \"auto\" peers get their fallback: \(echo.error ?? "no raw ICMP socket")")
+        }
         ruleWatcher = rules.map { RuleWatcher(keeper: $0) }
         if let path = configuration.controlSocket {
-            let requests = ControlRequests(
+            var requests = ControlRequests(
                 changes: changes, statistics: { [unowned self] in statistics },
                 fullStatistics: { [unowned self] in fullStatistics }, report: { [unowned self] in renderedReport($0) })
+            requests.learn = { request in sources.handleLearn(request) }
             do {
-                control = try ControlServer(path: path) { requests.handle($0) }
+                control = try ControlServer(path: path, group: configuration.effective.controlGroup) { [requests] in requests.handle($0) }
             } catch {
                 self.workers.removeAll()
                 metrics?.stop()
@@ -197,6 +213,7 @@ public final class Daemon: @unchecked Sendable {
         background = JobQueue(threads: 1)
         // A recreated interface gets its peer back before its first SYN: re-resolve on the link event
         // itself (the main loop's 5-second check stays as a fallback).
+        sources?.start()
         linkEvents?.start { [self] in
             if let snapshot = policy.refreshInterfaces() {
                 logger.info("interface change: policy version \(snapshot.version) resolves the peers' interfaces anew")
@@ -310,6 +327,7 @@ public final class Daemon: @unchecked Sendable {
         // queues take nothing more (length 0 with fail-open). Nothing watches the rules any more.
         ruleWatcher?.stop()
         linkEvents?.stop()
+        sources?.stop()
         liveness?.clear()
         for worker in workers {
             do { try worker.socket.bypass() } catch {

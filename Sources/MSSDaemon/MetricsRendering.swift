@@ -85,6 +85,16 @@ final class MetricsRendering: Sendable {
             counter("worker_stall_milliseconds", "Time workers spent stalled (queued SYNs waited)", [], stats.stallMilliseconds)
             counter("drained", "Packets given their verdict while stopping, after the queue left the path", [], stats.drained)
             counter("rules_restored", "Times the rules were found changed by another tool and put back", [], stats.rulesRestored)
+            for auto in stats.autoCeilings {
+                for (family, value) in [("ipv4", auto.mss4), ("ipv6", auto.mss6)] {
+                    guard let value else { continue }
+                    gauge("auto_ceiling", "MSS ceiling of an mss = auto peer, by how it was learned (measured, fallback, measuring)",
+                        [("peer", auto.peer), ("family", family), ("state", auto.state)], Double(value))
+                }
+                if let at = auto.at {
+                    gauge("auto_measured_timestamp_seconds", "When an mss = auto peer was last measured (or fell back)", [("peer", auto.peer)], at)
+                }
+            }
             if let clamped = stats.safetyNetClamped {
                 counter("safety_net_clamped", "SYNs the kernel safety net clamped because user space did not take them", [], clamped)
             }

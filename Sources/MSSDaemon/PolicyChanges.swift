@@ -118,6 +118,12 @@ final class PolicyChanges: @unchecked Sendable {
         }
     }
 
+    /// A template's peers changed (WireGuard, learn-address, a measured ceiling): the rules and the
+    /// safety net follow, as for `peer add`.
+    func sourcedChanged(_ snapshot: PolicySnapshot) {
+        _ = afterChange(snapshot)
+    }
+
     /// Interface indexes changed (the main loop's periodic check).
     func interfacesChanged(_ snapshot: PolicySnapshot) {
         logger.info("interface indexes changed; policy version \(snapshot.version)")

@@ -12,6 +12,9 @@ public final class PolicyManager: Sendable {
     private struct State {
         var configuration: PolicyConfiguration
         var live: [PeerDefinition] = []
+        /// Peers made by templates (WireGuard peers, learned addresses); kept across reloads while their
+        /// template exists, never saved to the file.
+        var sourced: [PeerDefinition] = []
         var version: UInt64
     }
 
@@ -45,18 +48,75 @@ public final class PolicyManager: Sendable {
 
     public var configuration: PolicyConfiguration { state.withLock { $0.configuration } }
     public var livePeers: [PeerDefinition] { state.withLock { $0.live } }
+    public var sourcedPeers: [PeerDefinition] { state.withLock { $0.sourced } }
 
-    /// Builds and publishes a snapshot from `configuration` + `live`; nothing changes on error.
-    private func publish(_ state: inout State, configuration: PolicyConfiguration, live: [PeerDefinition])
-        throws(PolicyError) -> PolicySnapshot
-    {
+    /// Builds and publishes a snapshot from `configuration` + `live` + the sourced peers that still have
+    /// their template and clash with nothing (the file and live peers win); nothing changes on error.
+    @discardableResult
+    private func publish(
+        _ state: inout State, configuration: PolicyConfiguration, live: [PeerDefinition], sourced: [PeerDefinition]? = nil
+    ) throws(PolicyError) -> PolicySnapshot {
+        let kept = Self.admissible(sourced ?? state.sourced, configuration: configuration, live: live).kept
         let snapshot = try PolicySnapshot(
-            version: state.version + 1, configuration: configuration, livePeers: live, interfaceIndex: interfaceIndex)
+            version: state.version + 1, configuration: configuration, livePeers: live + kept, interfaceIndex: interfaceIndex)
         state.version += 1
         state.configuration = configuration
         state.live = live
+        state.sourced = kept
         store.replace(snapshot)
         return snapshot
+    }
+
+    /// The sourced peers that can join: their template exists (with its ceiling if given), their name is
+    /// free, and none of their prefixes is claimed by a file or live peer or an earlier sourced peer.
+    static func admissible(_ sourced: [PeerDefinition], configuration: PolicyConfiguration, live: [PeerDefinition])
+        -> (kept: [PeerDefinition], refused: [(name: String, reason: String)])
+    {
+        guard !sourced.isEmpty else { return ([], []) }
+        var templates: [String: PeerTemplate] = [:]
+        for template in configuration.templates { templates[template.name] = template }
+        var names = Set(configuration.peers.map(\.name)).union(live.map(\.name)).union(templates.keys)
+        var claimed: [IPPrefix: String] = [:]
+        for peer in configuration.peers + live { for prefix in peer.match { claimed[prefix] = peer.name } }
+        var kept: [PeerDefinition] = []
+        var refused: [(String, String)] = []
+        for var peer in sourced {
+            guard case .source(let templateName, _) = peer.origin, let template = templates[templateName] else {
+                continue  // its template is gone: so is the peer
+            }
+            if case .given(let ceiling) = template.ceiling { peer.ceiling = ceiling }
+            guard !names.contains(peer.name) else {
+                refused.append((peer.name, "the name is taken"))
+                continue
+            }
+            if let prefix = peer.match.first(where: { claimed[$0] != nil }) {
+                refused.append((peer.name, "\(prefix) is already claimed by peer \"\(claimed[prefix]!)\""))
+                continue
+            }
+            names.insert(peer.name)
+            for prefix in peer.match { claimed[prefix] = peer.name }
+            kept.append(peer)
+        }
+        return (kept, refused)
+    }
+
+    /// Replaces the peers `template` made with `peers` (all of them: what the source reports now).
+    /// - Returns: the snapshot published (nil when nothing changed) and the peers refused, with why.
+    public func replaceSourced(template: String, with peers: [PeerDefinition])
+        -> (snapshot: PolicySnapshot?, refused: [(name: String, reason: String)])
+    {
+        state.withLock { state in
+            let others = state.sourced.filter {
+                if case .source(let name, _) = $0.origin { name != template } else { true }
+            }
+            let candidate = others + peers
+            let (kept, refused) = Self.admissible(candidate, configuration: state.configuration, live: state.live)
+            let current = state.sourced.filter { if case .source(let name, _) = $0.origin { name == template } else { false } }
+            let next = kept.filter { if case .source(let name, _) = $0.origin { name == template } else { false } }
+            guard current != next else { return (nil, refused.filter { r in peers.contains { $0.name == r.name } }) }
+            let snapshot = try? publish(&state, configuration: state.configuration, live: state.live, sourced: kept)
+            return (snapshot, refused.filter { r in peers.contains { $0.name == r.name } })
+        }
     }
 
     /// Rereads the policy file. On any error the running policy stays and the error is returned.

@@ -1,3 +1,4 @@
+import Foundation
 import MSSWire
 
 extension Statistics {
@@ -40,6 +41,15 @@ extension Statistics {
                 lines.append(
                     "  " + pad(name, 14) + right(counters.seen) + right(counters.clamped)
                         + right(counters.alreadyLow, 13) + right(counters.inserted) + right(counters.malformed, 11))
+            }
+        }
+        if !autoCeilings.isEmpty {
+            lines.append("  auto ceilings (mss = \"auto\")")
+            for auto in autoCeilings {
+                let ceilings = "mss \(auto.mss4.map(String.init) ?? "none")/\(auto.mss6.map(String.init) ?? "none")"
+                let mtu = auto.pathMTU.map { "  path MTU \($0)" } ?? ""
+                let at = auto.at.map { "  at \(AutoCeilings.timestamp(Date(timeIntervalSince1970: $0)))" } ?? ""
+                lines.append("    " + pad(auto.peer, 28) + pad(auto.address, 18) + pad(auto.state, 11) + ceilings + mtu + at)
             }
         }
         for queue in kernel {

@@ -30,6 +30,7 @@ enum RequestFraming: Sendable {
 /// Who is on the other end of a connection (Unix sockets: the peer's uid from SO_PEERCRED).
 struct ClientCredentials: Sendable {
     var uid: UInt32?
+    var gid: UInt32?
 }
 
 /// A small poll(2) server for one-request-per-connection protocols (the control socket's JSON lines and

@@ -247,3 +247,32 @@ public enum IPPrefix: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension IPPrefix {
+    public var isIPv6: Bool { if case .v6 = self { true } else { false } }
+
+    /// A single address (/32, /128).
+    public var isHost: Bool {
+        switch self {
+        case .v4(let prefix): prefix.length == 32
+        case .v6(let prefix): prefix.length == 128
+        }
+    }
+
+    /// The address part as text ("10.8.0.6").
+    public var address: String {
+        switch self {
+        case .v4(let prefix): IPv4Prefix.text(prefix.address)
+        case .v6(let prefix): IPv6Prefix.text(prefix.address)
+        }
+    }
+
+    /// The first address after the network address (the address itself for a host prefix): what answers
+    /// for a routed prefix, usually its router.
+    public var firstHost: String {
+        switch self {
+        case .v4(let prefix): IPv4Prefix.text(prefix.length >= 31 ? prefix.address : prefix.address + 1)
+        case .v6(let prefix): IPv6Prefix.text(prefix.length >= 127 ? prefix.address : prefix.address + 1)
+        }
+    }
+}

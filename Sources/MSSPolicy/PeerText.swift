@@ -15,7 +15,7 @@ extension PeerDefinition {
         switch ceiling {
         case .none:
             lines.append("mss = \"none\"")
-        case .fixed(let ceilings):
+        case .fixed(let ceilings), .measured(let ceilings, _):
             lines.append("mss = " + (ceilings.ipv4.map(String.init) ?? "\"none\""))
             lines.append("mss6 = " + (ceilings.ipv6.map(String.init) ?? "\"none\""))
         case .derived(let mtu, let encapsulation, let cipher, let integrity, _):

@@ -44,6 +44,9 @@ public enum PeerCeiling: Sendable, Hashable {
     case none
     /// `link_mtu` + `encap`: computed by the overhead calculator.
     case derived(linkMTU: Int, encapsulation: [String], cipher: String?, integrity: String?, ceilings: Ceilings)
+    /// A peer of an `mss = "auto"` template: measured, provisional while measuring, or the fallback; `note`
+    /// says which and when.
+    case measured(Ceilings, note: String)
 
     /// The ceilings per family (nil: no clamp).
     public var ceilings: Ceilings {
@@ -51,6 +54,7 @@ public enum PeerCeiling: Sendable, Hashable {
         case .fixed(let ceilings): ceilings
         case .none: Ceilings(ipv4: nil, ipv6: nil)
         case .derived(_, _, _, _, let ceilings): ceilings
+        case .measured(let ceilings, _): ceilings
         }
     }
 }
@@ -60,6 +64,8 @@ public enum PeerOrigin: Sendable, Hashable {
     case file(String, line: Int)
     /// Added at run time through the control socket.
     case live
+    /// Made by a template from a VPN's peers (a WireGuard peer, a learned address).
+    case source(template: String, detail: String)
 }
 
 /// A `[[peer]]`: what it matches and its ceiling.
@@ -163,6 +169,10 @@ public struct PolicyConfiguration: Sendable, Hashable {
     public var isEmptyDocument = false
     /// `[control] socket` was given (else the instance's default applies).
     public var controlSocketGiven = false
+    /// `[control] group`: members may use the socket for `learn-address` (socket 0660, directory 0750).
+    public var controlGroup: String?
+    /// `[[peer]]` templates (`wireguard`, `learn_address`): they make peers; they match nothing themselves.
+    public var templates: [PeerTemplate] = []
 
     /// The default control socket: root-only directory under /run.
     public static let defaultControlSocket = "/run/mssclamp/control.sock"
@@ -193,6 +203,8 @@ extension PeerCeiling {
         case .none: return "no clamp"
         case .derived(let mtu, let encapsulation, _, _, let ceilings):
             return "link \(mtu) \(encapsulation.joined(separator: "+")) -> mss \(text(ceilings))"
+        case .measured(let ceilings, let note):
+            return "auto \(text(ceilings)) (\(note))"
         }
     }
 }

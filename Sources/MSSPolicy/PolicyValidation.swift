@@ -15,6 +15,7 @@ extension PolicyConfiguration {
             switch peer.origin {
             case .file(let name, let line): (name, line)
             case .live: (file, 0)
+            case .source(let template, _): ("template \"\(template)\"", 0)
             }
         }
         for (index, peer) in peers.enumerated() {
@@ -59,11 +60,11 @@ struct PolicyReader {
     static let sections: [String: Set<String>] = [
         "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout", "rate", "burst", "instance"],
         "defaults": ["mss4", "mss6", "insert_missing", "malformed"],
-        "control": ["socket"],
+        "control": ["socket", "group"],
     ]
     static let peerKeys: Set<String> = [
         "name", "match", "in_interface", "out_interface", "fwmark", "mss", "mss6", "link_mtu", "encap", "cipher",
-        "integrity",
+        "integrity", "wireguard", "learn_address",
     ]
 
     mutating func fail(_ line: Int, _ key: String, _ message: String) {
@@ -81,7 +82,11 @@ struct PolicyReader {
                     fail(table.line, "peer", "peers are [[peer]] (an array of tables), not [peer]")
                     continue
                 }
-                if let peer = readPeer(table) { configuration.peers.append(peer) }
+                if table["wireguard"] != nil || table["learn_address"] != nil {
+                    if let template = readTemplate(table) { configuration.templates.append(template) }
+                } else if let peer = readPeer(table) {
+                    configuration.peers.append(peer)
+                }
                 continue
             }
             guard let keys = Self.sections[table.name], !isArray else {
@@ -96,6 +101,13 @@ struct PolicyReader {
             case "queue": readQueue(table, into: &configuration.queue)
             case "defaults": readDefaults(table, into: &configuration)
             default:
+                if let entry = table["group"], let group = string(entry, "control.group") {
+                    if !group.isEmpty, group.utf8.count <= 32, !group.contains(":"), !group.contains(" "), !group.contains("/") {
+                        configuration.controlGroup = group
+                    } else {
+                        fail(entry.line, "control.group", "'\(group)' is not a group name")
+                    }
+                }
                 if let entry = table["socket"], let path = string(entry, "control.socket") {
                     if path.hasPrefix("/") {
                         configuration.controlSocket = path
@@ -107,6 +119,12 @@ struct PolicyReader {
             }
         }
         diagnostics += PolicyConfiguration.conflicts(in: configuration.peers, file: file)
+        var names = Set(configuration.peers.map(\.name))
+        for template in configuration.templates {
+            if !names.insert(template.name).inserted {
+                fail(template.line, "peer \"\(template.name)\".name", "peer name already used")
+            }
+        }
         return configuration
     }
 
@@ -240,6 +258,10 @@ struct PolicyReader {
             _ = mssEntry
             return nil
         }
+        if let mssEntry, mssEntry.value.kind == .string("auto") {
+            fail(mssEntry.line, "\(label).mss", "mss = \"auto\" measures the peers a template makes: it needs wireguard = \"IFACE\" or learn_address = true")
+            return nil
+        }
         if let mssEntry {
             // "none" per family: `mss = "none"` alone exempts the peer; with `mss6 = N` only IPv6 is clamped.
             let ipv4: UInt16?
@@ -269,7 +291,7 @@ struct PolicyReader {
             if let first = derivedKeys.first {
                 fail(first.line, "\(label).link_mtu", "encap needs link_mtu (the MTU of the link the tunnel runs over)")
             } else {
-                fail(table.line, "\(label).mss", "a peer needs mss = N, mss = \"none\", or link_mtu + encap")
+                fail(table.line, "\(label).mss", "a peer needs mss = N, mss = \"none\", or link_mtu + encap (a template, with wireguard or learn_address, also mss = \"auto\")")
             }
             return nil
         }

@@ -104,8 +104,12 @@ extension MSSClamp {
                 if let mark = peer.fwmark { conditions.append("mark \(mark)") }
                 print("  peer \(peer.name): \(peer.ceiling.summary); matches \(conditions.joined(separator: ", "))")
             }
-            let lowest = snapshot.lowestCeilings
-            print("  rules queue SYNs with MSS above \(lowest.ipv4.map(String.init) ?? "-") (IPv4), \(lowest.ipv6.map(String.init) ?? "-") (IPv6)")
+            for template in configuration.templates {
+                print("  peer \(template.name): template, \(template.summary); one peer per \(template.source == .learnAddress ? "learned address" : "WireGuard peer")")
+            }
+            if let group = configuration.controlGroup {
+                print("  control group \(group): may send learn-address requests (socket 0660)")
+            }
             for name in snapshot.missingInterfaces {
                 print("  note: interface \(name) does not exist here now; its peers match nothing until it does")
             }
@@ -241,8 +245,11 @@ extension MSSClamp {
                     print("no peers")
                     return
                 }
-                func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
-                print(pad("NAME", 20) + pad("ORIGIN", 28) + pad("CEILING", 14) + pad("SEEN", 10) + pad("CLAMPED", 10) + "MATCH")
+                // Columns as wide as their widest entry (sourced peers have long names and origins).
+                let nameWidth = peers.map(\.name.count).max().map { max($0 + 2, 20) } ?? 20
+                let originWidth = peers.map(\.origin.count).max().map { max($0 + 2, 28) } ?? 28
+                func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+                print(pad("NAME", nameWidth) + pad("ORIGIN", originWidth) + pad("CEILING", 14) + pad("SEEN", 10) + pad("CLAMPED", 10) + "MATCH")
                 for peer in peers {
                     let ceiling = "\(peer.mss4.map(String.init) ?? "none")/\(peer.mss6.map(String.init) ?? "none")"
                     var conditions = peer.match
@@ -250,7 +257,7 @@ extension MSSClamp {
                     if let name = peer.outInterface { conditions.append("out \(name)") }
                     if let mark = peer.fwmark { conditions.append("mark \(mark)") }
                     print(
-                        pad(peer.name, 20) + pad(peer.origin, 28) + pad(ceiling, 14) + pad(String(peer.counters.seen), 10)
+                        pad(peer.name, nameWidth) + pad(peer.origin, originWidth) + pad(ceiling, 14) + pad(String(peer.counters.seen), 10)
                             + pad(String(peer.counters.clamped), 10) + conditions.joined(separator: ", "))
                 }
             }

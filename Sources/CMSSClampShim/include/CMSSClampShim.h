@@ -43,7 +43,7 @@ uint16_t CMSSClampShim_nfqueue_verdict_type(void);
 
 /// The uid of the process at the other end of a Unix socket (SO_PEERCRED's struct ucred needs _GNU_SOURCE,
 /// which Swift's Glibc import does not define). Returns 0 on success, -1 with errno set.
-int CMSSClampShim_peer_uid(int fd, unsigned *uid);
+int CMSSClampShim_peer_credentials(int fd, unsigned *uid, unsigned *gid);
 
 /// A netlink socket of `protocol` bound to the multicast `groups` (struct sockaddr_nl is in
 /// linux/netlink.h, which Swift's Glibc does not bring). Returns the fd or -1 with errno.

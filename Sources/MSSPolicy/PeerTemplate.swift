@@ -1,0 +1,63 @@
+// Templates: `[[peer]]` entries that do not match packets themselves but make peers from a VPN's own
+// view of its clients (`wireguard = "wg0"`: one peer per WireGuard peer, matched by its AllowedIPs;
+// `learn_address = true`: one peer per address OpenVPN's learn-address hook reports). Their ceiling may
+// be `mss = "auto"`: measured per peer (docs/integrations.md).
+
+/// Where a template's peers come from.
+public enum PeerSource: Sendable, Hashable, CustomStringConvertible {
+    /// The WireGuard peers of an interface (kernel module or wireguard-go), read with `wg show`.
+    case wireguard(interface: String)
+    /// Addresses reported by a VPN's hook (`mssclamp learn-address TEMPLATE add|update|delete ADDRESS`).
+    case learnAddress
+
+    public var description: String {
+        switch self {
+        case .wireguard(let interface): "wireguard \(interface)"
+        case .learnAddress: "learn-address"
+        }
+    }
+}
+
+/// A template's ceiling: given (as any peer's), or measured per peer.
+public enum TemplateCeiling: Sendable, Hashable {
+    case given(PeerCeiling)
+    /// `mss = "auto"`: DF-probed per peer. `fallback` is the ceiling computed from the `link_mtu` +
+    /// `encap` given with it, for a peer that does not answer; nil: the tunnel interface's MTU decides.
+    case auto(fallback: PeerCeiling?)
+}
+
+/// A `[[peer]]` with `wireguard` or `learn_address`.
+public struct PeerTemplate: Sendable, Hashable {
+    public var name: String
+    public var source: PeerSource
+    public var ceiling: TemplateCeiling
+    public var file: String
+    public var line: Int
+
+    public init(name: String, source: PeerSource, ceiling: TemplateCeiling, file: String = "", line: Int = 0) {
+        self.name = name
+        self.source = source
+        self.ceiling = ceiling
+        self.file = file
+        self.line = line
+    }
+
+    public var isAuto: Bool { if case .auto = ceiling { true } else { false } }
+
+    /// The name of the peer made for `key` (a WireGuard public key, or an address): "TEMPLATE/KEY", the
+    /// key cut to what a peer name may hold.
+    public func peerName(_ key: String) -> String {
+        let safe = String(key.unicodeScalars.map { scalar -> Character in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || ".-_:@".unicodeScalars.contains(scalar))
+                ? Character(scalar) : "_"
+        })
+        return String((name + "/" + safe).prefix(64))
+    }
+
+    public var summary: String {
+        switch ceiling {
+        case .given(let ceiling): "\(source): \(ceiling.summary)"
+        case .auto(let fallback): "\(source): auto" + (fallback.map { ", fallback \($0.summary)" } ?? ", fallback from the interface MTU")
+        }
+    }
+}

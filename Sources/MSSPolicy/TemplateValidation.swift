@@ -1,0 +1,63 @@
+// Validating a `[[peer]]` template (`wireguard = "IFACE"` or `learn_address = true`), with the same
+// diagnostics as any key of the file.
+
+extension PolicyReader {
+    mutating func readTemplate(_ table: TOMLTable) -> PeerTemplate? {
+        let errorsBefore = diagnostics.count
+        var name = "#\(table.line)"
+        if let entry = table["name"], let value = string(entry, "peer.name") {
+            if PeerDefinition.isValidName(value) {
+                name = value
+            } else {
+                fail(entry.line, "peer.name", "'\(value)' is not a valid name (1-64 of letters, digits, . - _ : @)")
+            }
+        } else if table["name"] == nil {
+            fail(table.line, "peer.name", "every [[peer]] needs a name")
+        }
+        let label = "peer \"\(name)\""
+        for entry in table.entries where !Self.peerKeys.contains(entry.key) {
+            fail(entry.line, "\(label).\(entry.key)", "unknown key\(suggestion(entry.key, Self.peerKeys))")
+        }
+        var source: PeerSource?
+        if let entry = table["wireguard"], let interface = string(entry, "\(label).wireguard") {
+            if !interface.isEmpty, interface.utf8.count < 16, !interface.contains("/"), !interface.contains(" ") {
+                source = .wireguard(interface: interface)
+            } else {
+                fail(entry.line, "\(label).wireguard", "'\(interface)' is not an interface name (1-15 bytes, no '/' or space)")
+            }
+        }
+        if let entry = table["learn_address"], let value = boolean(entry, "\(label).learn_address") {
+            if !value {
+                fail(entry.line, "\(label).learn_address", "false makes no peers: leave the key out")
+            } else if source != nil {
+                fail(entry.line, "\(label).learn_address", "give either wireguard or learn_address, not both")
+            } else {
+                source = .learnAddress
+            }
+        }
+        // The source's peers bring their own addresses: AllowedIPs, or the learned address.
+        for key in ["match", "in_interface", "out_interface", "fwmark"] {
+            if let entry = table[key] {
+                fail(entry.line, "\(label).\(key)", "a template's peers are matched by the addresses its source reports (AllowedIPs, learned addresses); leave \(key) out")
+            }
+        }
+        let ceiling: TemplateCeiling?
+        if let entry = table["mss"], entry.value.kind == .string("auto") {
+            if let mss6 = table["mss6"] {
+                fail(mss6.line, "\(label).mss6", "mss = \"auto\" measures both families; leave mss6 out")
+            }
+            // link_mtu + encap with auto: what a peer that does not answer the probe gets.
+            var rest = table
+            rest.entries.removeAll { $0.key == "mss" || $0.key == "mss6" }
+            if rest["link_mtu"] != nil || rest["encap"] != nil {
+                ceiling = readCeiling(rest, label: label).map { .auto(fallback: $0) }
+            } else {
+                ceiling = .auto(fallback: nil)
+            }
+        } else {
+            ceiling = readCeiling(table, label: label).map { .given($0) }
+        }
+        guard diagnostics.count == errorsBefore, let source, let ceiling else { return nil }
+        return PeerTemplate(name: name, source: source, ceiling: ceiling, file: file, line: table.line)
+    }
+}

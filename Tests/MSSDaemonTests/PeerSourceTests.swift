@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import MSSPolicy
+import Testing
+
+@testable import MSSDaemon
+
+/// Issue 12: how WireGuard peers and learned addresses become policy peers, and what an auto peer gets
+/// before and after its measurement (no network needed: the sockets are absent).
+@Suite("Peer sources")
+struct PeerSourceTests {
+    static func manager(_ text: String) throws -> PolicyManager {
+        try PolicyManager(configuration: PolicyConfiguration.parse(text, file: "t.toml"), path: nil, interfaceIndex: { _ in 1 })
+    }
+
+    @Test func wgShowOutputIsRead() {
+        let peers = PeerSources.parse(
+            allowedIPs: "KEY1=\t10.9.0.2/32 fd00:9::2/128\nKEY2=\t(none)\nKEY3=\t10.9.1.0/24\n",
+            endpoints: "KEY1=\t198.51.100.7:51820\nKEY2=\t(none)\nKEY3=\t[2001:db8::3]:4500\n")
+        #expect(peers["KEY1="]?.allowed.map(\.description) == ["10.9.0.2/32", "fd00:9::2/128"])
+        #expect(peers["KEY1="]?.endpoint == "198.51.100.7:51820")
+        #expect(peers["KEY2="]?.allowed == [] && peers["KEY2="]?.endpoint == nil)
+        #expect(AutoCeilings.host(peers["KEY3="]?.endpoint) == "2001:db8::3")
+        #expect(PeerSources.probeAddress(peers["KEY3="]!.allowed) == "10.9.1.1")
+    }
+
+    @Test func learnedAddressesFollowAddUpdateAndDelete() throws {
+        let policy = try Self.manager("[[peer]]\nname = \"vpn\"\nlearn_address = true\nmss = 1300\n")
+        let sources = PeerSources(
+            policy: policy, auto: AutoCeilings(sockets: nil, unavailable: "test", logger: Logger(label: "t")), logger: Logger(label: "t"),
+            changed: { _ in })
+        #expect(throws: Never.self) { try sources.learn(template: "vpn", operation: "add", address: "10.9.0.2", commonName: "alice").get() }
+        _ = sources.learn(template: "vpn", operation: "add", address: "10.9.0.3", commonName: "bob")
+        #expect(policy.sourcedPeers.map(\.name).sorted() == ["vpn/alice", "vpn/bob"])
+        // OpenVPN gives an address to another client: it moves.
+        _ = sources.learn(template: "vpn", operation: "update", address: "10.9.0.3", commonName: "alice")
+        #expect(policy.sourcedPeers.map(\.name) == ["vpn/alice"])
+        #expect(policy.sourcedPeers[0].match.map(\.description).sorted() == ["10.9.0.2/32", "10.9.0.3/32"])
+        _ = sources.learn(template: "vpn", operation: "delete", address: "10.9.0.2", commonName: nil)
+        _ = sources.learn(template: "vpn", operation: "delete", address: "10.9.0.3", commonName: nil)
+        #expect(policy.sourcedPeers.isEmpty)
+        // Unknown templates are refused; TAP mode's MAC addresses are ignored.
+        #expect(throws: PolicyError.self) { try sources.learn(template: "nope", operation: "add", address: "10.9.0.2", commonName: "x").get() }
+        #expect(try sources.learn(template: "vpn", operation: "add", address: "52:54:00:12:34:56", commonName: "x").get().hasPrefix("ignored"))
+    }
+
+    @Test func learnedAddressesSurviveARestart() throws {
+        let path = "/tmp/mssclamp-test-\(UUID().uuidString).learned"
+        defer { unlink(path) }
+        let text = "[[peer]]\nname = \"vpn\"\nlearn_address = true\nmss = 1300\n"
+        let first = PeerSources(
+            policy: try Self.manager(text), auto: AutoCeilings(sockets: nil, unavailable: "test", logger: Logger(label: "t")),
+            logger: Logger(label: "t"), learnedPath: path, changed: { _ in })
+        _ = first.learn(template: "vpn", operation: "add", address: "10.9.0.2", commonName: "alice")
+        let policy = try Self.manager(text)
+        let second = PeerSources(
+            policy: policy, auto: AutoCeilings(sockets: nil, unavailable: "test", logger: Logger(label: "t")),
+            logger: Logger(label: "t"), learnedPath: path, changed: { _ in })
+        second.start()
+        second.stop()
+        #expect(policy.sourcedPeers.map(\.name) == ["vpn/alice"])
+    }
+
+    @Test func fileAndLivePeersWinOverSourcedOnes() throws {
+        let policy = try Self.manager(
+            "[[peer]]\nname = \"site\"\nmatch = [\"10.9.0.2/32\"]\nmss = 1200\n\n[[peer]]\nname = \"vpn\"\nlearn_address = true\nmss = 1300\n")
+        let sources = PeerSources(
+            policy: policy, auto: AutoCeilings(sockets: nil, unavailable: "test", logger: Logger(label: "t")), logger: Logger(label: "t"),
+            changed: { _ in })
+        _ = sources.learn(template: "vpn", operation: "add", address: "10.9.0.2", commonName: "alice")
+        _ = sources.learn(template: "vpn", operation: "add", address: "10.9.0.3", commonName: "bob")
+        #expect(policy.sourcedPeers.map(\.name) == ["vpn/bob"])
+        #expect(policy.store.snapshot.peers.count == 2)
+    }
+
+    @Test func anAutoPeerIsProvisionalUntilItCanBeMeasured() {
+        // Sockets exist only in the daemon; without them an auto peer gets its fallback at once.
+        let none = AutoCeilings(sockets: nil, unavailable: "no CAP_NET_RAW", logger: Logger(label: "t"))
+        let target = AutoCeilings.Target(
+            peer: "rw/a", template: "rw", address: "10.9.0.2", endpoint: nil, fallback: Ceilings(ipv4: 1380, ipv6: 1360),
+            fallbackSource: "route MTU 1420", needsEndpoint: true)
+        let (ceilings, note) = none.track(target)
+        #expect(ceilings == Ceilings(ipv4: 1380, ipv6: 1360))
+        #expect(note.contains("no CAP_NET_RAW"))
+        #expect(AutoCeilings.lower(target.fallback, AutoCeilings.provisional) == Ceilings(ipv4: 1240, ipv6: 1220))
+        #expect((1...7).map { AutoCeilings.retryDelay(failures: $0) } == [5000, 10000, 20000, 40000, 60000, 60000, 60000])
+    }
+}
