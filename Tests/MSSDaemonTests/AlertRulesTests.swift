@@ -4,17 +4,27 @@ import Testing
 
 @testable import MSSDaemon
 
-/// packaging/mssclamp-alerts.yml: promtool accepts it, and every mssclamp metric it names is one the
-/// daemon exports (a renamed metric would leave an alert that never fires).
+/// packaging/mssclamp-alerts.yml and packaging/mssclamp-grafana.json: promtool accepts the rules, the
+/// dashboard is JSON, and every mssclamp metric either names is one the daemon exports (a renamed metric
+/// would leave an alert that never fires, a panel that stays empty).
 struct AlertRulesTests {
     static let path = Repository.root.appendingPathComponent("packaging/mssclamp-alerts.yml").path
+    static let dashboard = Repository.root.appendingPathComponent("packaging/mssclamp-grafana.json").path
 
-    @Test func everyMetricAnAlertNamesIsExported() throws {
-        let rules = try String(contentsOfFile: Self.path, encoding: .utf8)
-        let named = Set(rules.matches(of: /mssclamp_[a-z_]+/).map { String($0.output) })
+    @Test(arguments: [path, dashboard])
+    func everyMetricNamedIsExported(file: String) throws {
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        if file.hasSuffix(".json") {
+            let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            #expect((object?["panels"] as? [Any])?.count ?? 0 >= 10)
+        }
+        let named = Set(text.matches(of: /mssclamp_[a-z_]+/).map { String($0.output) })
         #expect(named.count >= 5, "\(named)")
         var counted = Statistics()
         counted.safetyNetClamped = 1
+        counted.malformed = ["option_length": 1]
+        counted.peers = ["rw/a": PeerCounters()]
+        counted.autoCeilings = [AutoCeilingReport(peer: "rw/a", template: "rw", address: "10.9.0.2", state: "measured", mss4: 1380, mss6: 1360, pathMTU: 1420, at: 1)]
         let statistics = counted
         let rendering = MetricsRendering {
             MetricsRendering.Snapshot(
@@ -26,7 +36,7 @@ struct AlertRulesTests {
             $0.split(whereSeparator: { $0 == "{" || $0 == " " }).first.map(String.init)
         })
         let missing = named.subtracting(exported)
-        #expect(missing.isEmpty, "alerts name metrics the daemon does not export: \(missing.sorted())")
+        #expect(missing.isEmpty, "\(file) names metrics the daemon does not export: \(missing.sorted())")
     }
 
     @Test(.enabled(if: Shell.has("promtool"), "promtool (Debian package prometheus) is not installed; scripts/test installs it"))
