@@ -185,8 +185,9 @@ struct PolicyReader {
         }
     }
 
-    mutating func readPeer(_ table: TOMLTable) -> PeerDefinition? {
-        let errorsBefore = diagnostics.count
+    /// A `[[peer]]`'s name (or "#LINE" when it has none or a bad one) and the label its diagnostics use;
+    /// unknown keys are reported here. Shared by peers and templates.
+    mutating func readPeerName(_ table: TOMLTable) -> (name: String, label: String) {
         var name = "#\(table.line)"
         if let entry = table["name"], let value = string(entry, "peer.name") {
             if PeerDefinition.isValidName(value) {
@@ -201,6 +202,12 @@ struct PolicyReader {
         for entry in table.entries where !Self.peerKeys.contains(entry.key) {
             fail(entry.line, "\(label).\(entry.key)", "unknown key\(suggestion(entry.key, Self.peerKeys))")
         }
+        return (name, label)
+    }
+
+    mutating func readPeer(_ table: TOMLTable) -> PeerDefinition? {
+        let errorsBefore = diagnostics.count
+        let (name, label) = readPeerName(table)
         var prefixes: [IPPrefix] = []
         if let entry = table["match"] {
             let texts: [String]?

@@ -4,20 +4,7 @@
 extension PolicyReader {
     mutating func readTemplate(_ table: TOMLTable) -> PeerTemplate? {
         let errorsBefore = diagnostics.count
-        var name = "#\(table.line)"
-        if let entry = table["name"], let value = string(entry, "peer.name") {
-            if PeerDefinition.isValidName(value) {
-                name = value
-            } else {
-                fail(entry.line, "peer.name", "'\(value)' is not a valid name (1-64 of letters, digits, . - _ : @)")
-            }
-        } else if table["name"] == nil {
-            fail(table.line, "peer.name", "every [[peer]] needs a name")
-        }
-        let label = "peer \"\(name)\""
-        for entry in table.entries where !Self.peerKeys.contains(entry.key) {
-            fail(entry.line, "\(label).\(entry.key)", "unknown key\(suggestion(entry.key, Self.peerKeys))")
-        }
+        let (name, label) = readPeerName(table)
         var source: PeerSource?
         if let entry = table["wireguard"], let interface = string(entry, "\(label).wireguard") {
             if !interface.isEmpty, interface.utf8.count < 16, !interface.contains("/"), !interface.contains(" ") {

@@ -53,8 +53,7 @@ public final class PathMTUProbe {
     public let target: String
     public let ipv6: Bool
     private let descriptor: Int32
-    private var address4 = sockaddr_in()
-    private var address6 = sockaddr_in6()
+    private let address: SocketAddress
     private let identifier = UInt16(truncatingIfNeeded: getpid())
     private var sequence: UInt16 = 0
     /// Seconds to wait for an answer to one request.
@@ -66,15 +65,11 @@ public final class PathMTUProbe {
         self.target = target
         self.timeout = timeout
         self.attempts = attempts
-        if inet_pton(AF_INET6, target, &address6.sin6_addr) == 1 {
-            ipv6 = true
-            address6.sin6_family = sa_family_t(AF_INET6)
-        } else if inet_pton(AF_INET, target, &address4.sin_addr) == 1 {
-            ipv6 = false
-            address4.sin_family = sa_family_t(AF_INET)
-        } else {
+        guard let address = SocketAddress(target) else {
             throw ProbeError(description: "'\(target)' is not an IPv4 or IPv6 address (give a literal address)", exitCode: 64)
         }
+        self.address = address
+        ipv6 = address.ipv6
         let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_RAW.rawValue), ipv6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
         guard fd >= 0 else {
             let code = errno
@@ -83,16 +78,7 @@ public final class PathMTUProbe {
                 exitCode: 69)
         }
         descriptor = fd
-        // PROBE: set DF (IPv4) / never fragment (IPv6) and ignore the cached path MTU, so sizes above a
-        // learned PMTU are still sent instead of failing locally with EMSGSIZE.
-        var probe: Int32 = ipv6 ? 3 : 3  // IP_PMTUDISC_PROBE, IPV6_PMTUDISC_PROBE
-        if ipv6 {
-            setsockopt(fd, Int32(IPPROTO_IPV6), 23 /* IPV6_MTU_DISCOVER */, &probe, socklen_t(4))
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_IPV6), 62 /* IPV6_DONTFRAG */, &one, socklen_t(4))
-        } else {
-            setsockopt(fd, Int32(IPPROTO_IP), 10 /* IP_MTU_DISCOVER */, &probe, socklen_t(4))
-        }
+        ICMPEcho.probeMode(fd, ipv6: ipv6)
     }
 
     deinit { close(descriptor) }
@@ -116,73 +102,21 @@ public final class PathMTUProbe {
         }
         let icmpLength = size - (ipv6 ? 40 : 20)
         guard icmpLength >= 8 else { return .silence }
-        var packet = [UInt8](repeating: 0xa5, count: icmpLength)
-        packet[0] = ipv6 ? 128 : 8  // echo request
-        packet[1] = 0
-        packet[2] = 0
-        packet[3] = 0
-        packet[4] = UInt8(identifier >> 8)
-        packet[5] = UInt8(identifier & 0xff)
-        packet[6] = UInt8(sequence >> 8)
-        packet[7] = UInt8(sequence & 0xff)
-        if !ipv6 {
-            // The kernel fills in the ICMPv6 checksum (it needs the pseudo-header); ICMP's is ours.
-            var sum: UInt32 = 0
-            var index = 0
-            while index + 1 < packet.count {
-                sum += UInt32(packet[index]) << 8 | UInt32(packet[index + 1])
-                index += 2
-            }
-            if index < packet.count { sum += UInt32(packet[index]) << 8 }
-            while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
-            let checksum = ~UInt16(sum)
-            packet[2] = UInt8(checksum >> 8)
-            packet[3] = UInt8(checksum & 0xff)
-        }
-        let sent: Int = packet.withUnsafeBytes { bytes in
-            if ipv6 {
-                return withUnsafePointer(to: &address6) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(descriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                    }
-                }
-            }
-            return withUnsafePointer(to: &address4) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(descriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        }
-        if sent < 0 {
+        var packet = ICMPEcho.request(length: icmpLength, ipv6: ipv6, identifier: identifier, sequence: sequence, fill: 0xa5)
+        guard address.send(fd: descriptor, &packet) else {
             // EMSGSIZE: the first hop's own MTU is smaller; the kernel knows it.
-            if errno == EMSGSIZE { return .tooBig(router: "local interface", mtu: localMTU() ?? 0) }
+            if errno == EMSGSIZE { return .tooBig(router: "local interface", mtu: address.routeMTU() ?? 0) }
             return .silence
         }
         return awaitAnswer()
     }
 
-    /// The MTU the kernel knows for the route (IP_MTU / IPV6_MTU on a connected socket).
-    private func localMTU() -> Int? {
-        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        let connected: Int32 = ipv6
-            ? withUnsafePointer(to: &address6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-            : withUnsafePointer(to: &address4) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard connected == 0 else { return nil }
-        var mtu: Int32 = 0
-        var length = socklen_t(4)
-        let result = ipv6 ? getsockopt(fd, Int32(IPPROTO_IPV6), 24 /* IPV6_MTU */, &mtu, &length)
-            : getsockopt(fd, Int32(IPPROTO_IP), 14 /* IP_MTU */, &mtu, &length)
-        return result == 0 ? Int(mtu) : nil
-    }
-
     /// Reads ICMP until an answer to the current request arrives or the timeout passes.
     private func awaitAnswer() -> ProbeAnswer {
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let deadline = now() + timeout
+        let deadline = Clock.now() + timeout
         while true {
-            let remaining = deadline - now()
+            let remaining = deadline - Clock.now()
             guard remaining > 0 else { return .silence }
             var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             guard poll(&poller, 1, Int32(remaining * 1000) + 1) > 0 else { continue }
@@ -273,12 +207,6 @@ public final class PathMTUProbe {
             }
         }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    private func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     /// Bisects the largest size in `minimum...maximum` that gets an echo reply. A "too big" answer with
