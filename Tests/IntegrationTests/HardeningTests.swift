@@ -23,11 +23,6 @@ struct HardeningTests {
     }
 
     /// The handshake MSS the server saw for a fresh connection (what the receiver reads).
-    static func handshakeMSS(_ lab: Lab) throws -> Int {
-        let mss = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4)
-        return mss.maxseg + (mss.timestamps ? 12 : 0)
-    }
-
     @Test func bothSocketsSurviveHangUpsFloodsAndHugeRequests() throws {
         let lab = try Lab()
         defer { lab.tearDown() }
@@ -54,7 +49,7 @@ struct HardeningTests {
         let scrape = try lab.run(lab.gateway, ["curl", "-s", "--max-time", "5", "http://127.0.0.1:9469/metrics"])
         #expect(scrape.status == 0 && scrape.output.contains("mssclamp_packets_total"), "scrape during an idle flood: \(scrape.error)")
         // And the next SYN is clamped.
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         #expect(daemon.isRunning)
         #expect(daemon.stop(signal: SIGTERM, timeout: 5) == 0, "\(daemon.output)")
     }
@@ -111,7 +106,7 @@ struct HardeningTests {
         #expect(result["count"] as? Int == 1400, "\(result)")
         #expect(result["failed"] as? Int == 0, "\(result)")
         #expect(result["slow"] as? Int == 0, "connections that waited for a SYN retransmission: \(result)")
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         daemon.stop(signal: SIGTERM, timeout: 10)
     }
 
@@ -136,7 +131,7 @@ struct HardeningTests {
         let object = try JSONSerialization.jsonObject(with: Data(after.output.utf8)) as? [String: Any] ?? [:]
         #expect((object["workerStalls"] as? Int ?? 0) >= 1, "\(after.output)")
         #expect(daemon.output.contains("stalled") || daemon.output.contains("did not run"), "\(daemon.output)")
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         daemon.stop(signal: SIGTERM)
     }
 
@@ -150,27 +145,27 @@ struct HardeningTests {
         try "[queue]\nnum = 0\n\n[defaults]\nmss4 = 1360\n\n[[peer]]\nname = \"clients\"\nmatch = [\"192.0.2.0/24\"]\nmss = 1200\n"
             .write(toFile: config.path, atomically: true, encoding: .utf8)
         let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
-        #expect(try Self.handshakeMSS(lab) == 1200)
+        #expect(try lab.handshakeMSS() == 1200)
 
         try "".write(toFile: config.path, atomically: true, encoding: .utf8)
         kill(daemon.pid, SIGHUP)
         #expect(daemon.waitForOutput { $0.contains("reload rejected") }, "\(daemon.output)")
         #expect(daemon.output.contains("the file is empty"), "\(daemon.output)")
-        #expect(try Self.handshakeMSS(lab) == 1200, "the running policy must stay")
+        #expect(try lab.handshakeMSS() == 1200, "the running policy must stay")
 
         try "[queue]\nnum = 3\n\n[defaults]\nmss4 = 1360\n\n[[peer]]\nname = \"clients\"\nmatch = [\"192.0.2.0/24\"]\nmss = 1250\n"
             .write(toFile: config.path, atomically: true, encoding: .utf8)
         let reload = try lab.mssclamp(["reload", "--socket", lab.controlSocket])
         #expect(reload.status == 0, "\(reload.error)")
         #expect(reload.output.contains("needs a restart") && reload.output.contains("queue.num (0 -> 3)"), "\(reload.output)")
-        #expect(try Self.handshakeMSS(lab) == 1250)
+        #expect(try lab.handshakeMSS() == 1250)
 
         try "# nothing here\n".write(toFile: config.path, atomically: true, encoding: .utf8)
         let refused = try lab.mssclamp(["reload", "--socket", lab.controlSocket])
         #expect(refused.status == 65 && refused.error.contains("--allow-empty"), "\(refused.error)")
         let allowed = try lab.mssclamp(["reload", "--socket", lab.controlSocket, "--allow-empty"])
         #expect(allowed.status == 0, "\(allowed.error)")
-        #expect(try Self.handshakeMSS(lab) == 1360)
+        #expect(try lab.handshakeMSS() == 1360)
         #expect(daemon.stop(signal: SIGTERM) == 0)
     }
 
@@ -195,7 +190,7 @@ struct HardeningTests {
         let stats = try lab.mssclamp(["stats", "--socket", lab.controlSocket, "--timeout", "10"])
         #expect(stats.status == 0, "stats while a 100,000-peer reload runs: \(stats.error)")
         #expect(reload.waitForOutput(timeout: 120) { $0.contains("policy reloaded") }, "\(reload.output)")
-        #expect(try Self.handshakeMSS(lab) == 1360)
+        #expect(try lab.handshakeMSS() == 1360)
         #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0)
     }
 
@@ -215,6 +210,6 @@ struct HardeningTests {
         #expect(churn["added"] as? Int == 1500 && churn["removed"] as? Int == 1500, "\(churn)")
         let stats = try lab.mssclamp(["stats", "--socket", lab.controlSocket, "--timeout", "5"])
         #expect(stats.status == 0, "\(stats.error)")
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
     }
 }

@@ -13,11 +13,6 @@ import Testing
     "Several instances on one host",
     .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
 struct InstanceTests {
-    static func handshakeMSS(_ lab: Lab) throws -> Int {
-        let mss = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4)
-        return mss.maxseg + (mss.timestamps ? 12 : 0)
-    }
-
     static func clamped(_ lab: Lab, socket: String) throws -> Int {
         let stats = try lab.mssclamp(["stats", "--json", "--socket", socket])
         let object = try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
@@ -45,7 +40,7 @@ struct InstanceTests {
         #expect(try Self.verified(lab, mss: 1300, queue: 0))
         #expect(try Self.verified(lab, mss: 1250, queue: 1))
         // The first chain in FORWARD takes the SYN; whichever it is, it must be one of the two ceilings.
-        #expect([1300, 1250].contains(try Self.handshakeMSS(lab)))
+        #expect([1300, 1250].contains(try lab.handshakeMSS()))
 
         // A second daemon of instance 1 (another queue, same name) is refused; instance 1 is unharmed.
         let duplicate = try lab.spawn(lab.gateway, [
@@ -71,7 +66,7 @@ struct InstanceTests {
         first = nil
         #expect(try Self.verified(lab, mss: 1250, queue: 1))
         let before = try Self.clamped(lab, socket: socketB)
-        #expect(try Self.handshakeMSS(lab) == 1250)
+        #expect(try lab.handshakeMSS() == 1250)
         #expect(try Self.clamped(lab, socket: socketB) > before, "instance 1 did not take the SYN")
 
         // Start instance 0 again, stop instance 1: instance 0 clamps alone. Instance 1's net stays after
@@ -83,7 +78,7 @@ struct InstanceTests {
         #expect(!(try lab.exec(lab.gateway, ["nft", "list", "tables"])).contains("mssclamp_net_1"))
         #expect(try Self.verified(lab, mss: 1300, queue: 0))
         let beforeAgain = try Self.clamped(lab, socket: lab.controlSocket)
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         #expect(try Self.clamped(lab, socket: lab.controlSocket) > beforeAgain, "instance 0 did not take the SYN")
         #expect(again.stop(signal: SIGTERM) == 0, "\(again.output)")
     }

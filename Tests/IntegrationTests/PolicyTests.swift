@@ -21,11 +21,6 @@ struct PolicyTests {
     }
 
     /// The MSS the server's kernel took from the SYN: TCP_MAXSEG plus the timestamp option it subtracts.
-    static func handshakeMSS(_ lab: Lab, source: String, server: String = Lab.serverIPv4) throws -> Int {
-        let mss = try lab.serverMSS(from: lab.client, host: server, source: source)
-        return mss.maxseg + (mss.timestamps ? 12 : 0)
-    }
-
     @Test func twoSubnetsGetTheirOwnCeilings() throws {
         let lab = try Lab()
         defer { lab.tearDown() }
@@ -50,8 +45,8 @@ struct PolicyTests {
         let capture = try Capture(
             lab: lab, namespace: lab.server, interface: "s-m", filter: "tcp port 80 and tcp[tcpflags] & tcp-syn != 0")
 
-        #expect(try Self.handshakeMSS(lab, source: Lab.clientIPv4) == 1300)
-        #expect(try Self.handshakeMSS(lab, source: Self.secondClient) == 1200)
+        #expect(try lab.handshakeMSS(source: Lab.clientIPv4) == 1300)
+        #expect(try lab.handshakeMSS(source: Self.secondClient) == 1200)
         // IPv6 from subnet-a: mss6 defaults to mss - 20.
         let v6 = try lab.serverMSS(from: lab.client, host: Lab.serverIPv6)
         #expect(v6.maxseg + (v6.timestamps ? 12 : 0) == 1280)
@@ -87,13 +82,13 @@ struct PolicyTests {
         try good.write(toFile: config.path, atomically: true, encoding: .utf8)
         let daemon = try lab.startDaemon(["--config", config.path, "--queue", "0", "--install-rules"])
         let socket = ["--socket", lab.controlSocket]
-        #expect(try Self.handshakeMSS(lab, source: Self.secondClient) == 1360)
+        #expect(try lab.handshakeMSS(source: Self.secondClient) == 1360)
 
         // A live peer applies to the next connection, without a restart.
         let add = try lab.mssclamp(["peer", "add", "live-b", "--match", "192.0.2.128/25", "--mss", "1200"] + socket)
         #expect(add.status == 0, "\(add.output) \(add.error)")
-        #expect(try Self.handshakeMSS(lab, source: Self.secondClient) == 1200)
-        #expect(try Self.handshakeMSS(lab, source: Lab.clientIPv4) == 1300)
+        #expect(try lab.handshakeMSS(source: Self.secondClient) == 1200)
+        #expect(try lab.handshakeMSS(source: Lab.clientIPv4) == 1300)
 
         // A peer that claims a prefix another peer owns is refused; nothing changes.
         let clash = try lab.mssclamp(["peer", "add", "clash", "--match", "192.0.2.0/25", "--mss", "1100"] + socket)
@@ -106,16 +101,16 @@ struct PolicyTests {
         #expect(daemon.waitForOutput(timeout: 5) { $0.contains("reload rejected") }, "\(daemon.output)")
         #expect(daemon.output.contains("\(config.path):7: peer \"subnet-a\".mss: MSS 70000 is outside 88-65495"), "\(daemon.output)")
         #expect(daemon.output.contains("\(config.path):8: peer \"subnet-a\".bogus_key: unknown key"), "\(daemon.output)")
-        #expect(try Self.handshakeMSS(lab, source: Lab.clientIPv4) == 1300)
-        #expect(try Self.handshakeMSS(lab, source: Self.secondClient) == 1200)
+        #expect(try lab.handshakeMSS(source: Lab.clientIPv4) == 1300)
+        #expect(try lab.handshakeMSS(source: Self.secondClient) == 1200)
 
         // A good file is taken; the live peer stays.
         try good.replacingOccurrences(of: "mss = 1300", with: "mss = 1250")
             .write(toFile: config.path, atomically: true, encoding: .utf8)
         kill(daemon.pid, SIGHUP)
         #expect(daemon.waitForOutput(timeout: 5) { $0.contains("policy reloaded") }, "\(daemon.output)")
-        #expect(try Self.handshakeMSS(lab, source: Lab.clientIPv4) == 1250)
-        #expect(try Self.handshakeMSS(lab, source: Self.secondClient) == 1200)
+        #expect(try lab.handshakeMSS(source: Lab.clientIPv4) == 1250)
+        #expect(try lab.handshakeMSS(source: Self.secondClient) == 1200)
 
         // A live peer with a new ceiling reaches the kernel safety net by element updates: the net's map
         // sends the prefix to a new clamp chain.

@@ -29,9 +29,13 @@ struct SafetyNetTests {
     }
 
     /// The server-side MSS of a fresh connection from the client (what the receiver took).
-    static func handshakeMSS(_ lab: Lab, _ server: String = Lab.serverIPv4) throws -> Int {
-        let mss = try lab.serverMSS(from: lab.client, host: server)
-        return mss.maxseg + (mss.timestamps ? 12 : 0)
+    /// Starts the server, then the daemon with `policy` and its rules; the file lives as long as the
+    /// value returned with the daemon.
+    static func startWithPolicy(_ lab: Lab) throws -> (BackgroundProcess, TemporaryFile) {
+        try lab.startServer()
+        let config = TemporaryFile(unusedSuffix: ".toml")
+        try policy.write(toFile: config.path, atomically: true, encoding: .utf8)
+        return (try lab.startDaemon(["--config", config.path, "--install-rules"]), config)
     }
 
     static func netClamped(_ lab: Lab) throws -> Int {
@@ -80,15 +84,13 @@ struct SafetyNetTests {
     @Test func aKilledDaemonLeavesTheKernelClamping() throws {
         let lab = try Lab()
         defer { lab.tearDown() }
-        try lab.startServer()
-        let config = TemporaryFile(unusedSuffix: ".toml")
-        try Self.policy.write(toFile: config.path, atomically: true, encoding: .utf8)
-        let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        let (daemon, config) = try Self.startWithPolicy(lab)
+        defer { _ = config }
+        #expect(try lab.handshakeMSS() == 1300)
         #expect(try Self.netClamped(lab) == 0, "the daemon took every SYN")
         daemon.stop(signal: SIGKILL)
-        #expect(try Self.handshakeMSS(lab) == 1300, "the client's peer ceiling, from the kernel")
-        #expect(try Self.handshakeMSS(lab, Lab.serverIPv6) == 1340, "IPv6: the default ceiling")
+        #expect(try lab.handshakeMSS() == 1300, "the client's peer ceiling, from the kernel")
+        #expect(try lab.handshakeMSS(host: Lab.serverIPv6) == 1340, "IPv6: the default ceiling")
         #expect(try Self.netClamped(lab) >= 4, "SYN and SYN/ACK of two connections")
         #expect(try lab.run(lab.gateway, [BuiltProducts.mssclamp, "rules", "remove"]).status == 0)
         let left = try lab.exec(lab.gateway, ["sh", "-c", "iptables-save; ip6tables-save; nft list ruleset"])
@@ -100,22 +102,20 @@ struct SafetyNetTests {
     @Test func aStoppedDaemonsSYNsArriveClampedByTheKernel() throws {
         let lab = try Lab()
         defer { lab.tearDown() }
-        try lab.startServer()
-        let config = TemporaryFile(unusedSuffix: ".toml")
-        try Self.policy.write(toFile: config.path, atomically: true, encoding: .utf8)
-        let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        let (daemon, config) = try Self.startWithPolicy(lab)
+        defer { _ = config }
+        #expect(try lab.handshakeMSS() == 1300)
         kill(daemon.pid, SIGSTOP)
         usleep(3_000_000)  // past the liveness timeout (2 s)
         let load = try Self.labtool(lab, lab.client, ["rate", Lab.serverIPv4, "80", "20", "2"])
         let result = try JSONSerialization.jsonObject(with: Data(load.utf8)) as? [String: Any] ?? [:]
         #expect(result["count"] as? Int == 40 && result["slow"] as? Int == 0, "connections while stopped: \(result)")
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         #expect(try Self.netClamped(lab) >= 82, "40 SYNs and SYN/ACKs, and one more connection")
         kill(daemon.pid, SIGCONT)
         usleep(1_500_000)
         let before = try Self.netClamped(lab)
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         #expect(try Self.netClamped(lab) == before, "after SIGCONT the daemon takes the SYNs again")
         #expect(daemon.stop(signal: SIGTERM) == 0)
     }

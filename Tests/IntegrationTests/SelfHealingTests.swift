@@ -13,11 +13,6 @@ import Testing
     "Self-healing rules, interfaces, unprivileged start",
     .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
 struct SelfHealingTests {
-    static func handshakeMSS(_ lab: Lab) throws -> Int {
-        let mss = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4)
-        return mss.maxseg + (mss.timestamps ? 12 : 0)
-    }
-
     static func statistics(_ lab: Lab) throws -> [String: Any] {
         let stats = try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket])
         return try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
@@ -32,7 +27,7 @@ struct SelfHealingTests {
         defer { lab.tearDown() }
         try lab.startServer()
         let daemon = try lab.startDaemon(["--mss", "1300", "--install-rules"])
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         try lab.exec(lab.gateway, flush)
         let flushed = Date()
         let back = try eventually(timeout: 10) {
@@ -47,7 +42,7 @@ struct SelfHealingTests {
         // The daemon takes SYNs again (the liveness switch reopened): its count moves, the net's does not.
         usleep(1_000_000)
         let before = try Self.statistics(lab)
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         let after = try Self.statistics(lab)
         let clamped = { (object: [String: Any]) in (object["outcomes"] as? [String: Int])?["clamped"] ?? -1 }
         #expect(clamped(after) > clamped(before), "the daemon did not take the SYN: \(after)")
@@ -64,7 +59,7 @@ struct SelfHealingTests {
         try "[defaults]\nmss4 = 1360\n\n[[peer]]\nname = \"tunnel\"\nin_interface = \"g-c\"\nmss = 1200\n"
             .write(toFile: config.path, atomically: true, encoding: .utf8)
         let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
-        #expect(try Self.handshakeMSS(lab) == 1200)
+        #expect(try lab.handshakeMSS() == 1200)
         let capture = try Capture(lab: lab, namespace: lab.server, interface: "s-m", filter: "tcp port 80 and tcp[tcpflags] & tcp-syn != 0")
         let load = try lab.spawn(lab.client, ["python3", Repository.script("labtool"), "rate", Lab.serverIPv4, "80", "50", "6"])
         usleep(1_000_000)
@@ -84,7 +79,7 @@ struct SelfHealingTests {
         #expect(syns.count > 100, "SYNs seen: \(syns.count)")
         print("interface recreated under load: \(syns.count) SYNs captured, \(notClamped.count) without the peer's MSS 1200")
         #expect(notClamped.isEmpty, "SYNs through the recreated interface with another MSS: \(notClamped.prefix(3))")
-        #expect(try Self.handshakeMSS(lab) == 1200)
+        #expect(try lab.handshakeMSS() == 1200)
         daemon.stop(signal: SIGTERM)
     }
 
@@ -102,7 +97,7 @@ struct SelfHealingTests {
         ])
         #expect(daemon.waitForOutput(timeout: 20) { $0.contains("clamping on queue") || !daemon.isRunning }, "\(daemon.output)")
         #expect(daemon.isRunning, "\(daemon.output)")
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         #expect(daemon.stop(signal: SIGTERM) == 0, "\(daemon.output)")
         #expect(!(try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"])).contains("MSSCLAMP"))
     }
@@ -121,7 +116,7 @@ struct SelfHealingTests {
             "sh", "-c", "cd \(closed.path) && exec \(BuiltProducts.mssclamp) run --mss 1300 --queue 5 --install-rules --user nobody --control-socket none",
         ])
         #expect(daemon.waitForOutput(timeout: 20) { $0.contains("clamping on queue") || !daemon.isRunning }, "\(daemon.output)")
-        #expect(try Self.handshakeMSS(lab) == 1300)
+        #expect(try lab.handshakeMSS() == 1300)
         #expect(daemon.stop(signal: SIGTERM) == 0, "\(daemon.output)")
         #expect(daemon.output.contains("rules removed"), "\(daemon.output)")
     }

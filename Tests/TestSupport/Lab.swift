@@ -104,6 +104,13 @@ public final class Lab: @unchecked Sendable {
         return (maxseg, timestamps)
     }
 
+    /// The MSS of a new connection from the client to `host` as the server saw it: its maximum segment
+    /// plus the 12 bytes of the timestamp option when that was negotiated.
+    public func handshakeMSS(host: String = Lab.serverIPv4, source: String? = nil) throws -> Int {
+        let mss = try serverMSS(from: client, host: host, source: source)
+        return mss.maxseg + (mss.timestamps ? 12 : 0)
+    }
+
     /// Downloads the 2 MB file; returns the bytes received and curl's exit status.
     public func download(from namespace: String, host: String, timeout: Int) throws -> (bytes: Int, status: Int32) {
         let url = host.contains(":") ? "http://[\(host)]/file" : "http://\(host)/file"
