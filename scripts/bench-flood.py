@@ -3,12 +3,14 @@
   (k) the kernel's TCPMSS target (`-m tcpmss --mss 1361:65535 -j TCPMSS --set-mss 1360`);
   (m) mssclamp as `run --install-rules` installs it: every SYN queued, fail-open, the kernel safety net
       behind the queue, default queue length and socket buffer.
-For each: SYNs sent (trafgen), delivered clamped (MSS <= 1360) and unclamped at the sink, lost (sent but not
-delivered), queue drops (nfnetlink_queue), and for mssclamp how many SYNs the daemon clamped and how many
-the safety net did. Full rate: trafgen runs on both CPUs, and the daemon competes with it and with the
-router's softirq work for them, as on a router under a SYN flood.
+For each: the rate of SYNs delivered clamped (MSS <= 1360) at the sink in steady state (counted over
+`--seconds` after `--warmup` seconds of flood: a flood lasts, and the daemon needs a moment to see it and
+start shedding), and over the whole run, warm-up included: SYNs sent (trafgen), delivered unclamped, lost
+(sent but not delivered), queue drops (nfnetlink_queue), and for mssclamp how many SYNs the daemon clamped
+and how many the safety net did. Full rate: trafgen runs on both CPUs, and the daemon competes with it
+and with the router's softirq work for them, as on a router under a SYN flood.
 
-Usage: bench-flood.py MSSCLAMP OUTPUT_JSON [--runs N] [--seconds S] [--queue-rate N]
+Usage: bench-flood.py MSSCLAMP OUTPUT_JSON [--runs N] [--seconds S] [--warmup S] [--queue-rate N] [--queue-burst N]
 """
 import importlib.util
 import json
@@ -17,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -46,21 +49,33 @@ def net_clamped():
     return 0
 
 
-def trafgen(config, seconds):
-    """trafgen on every CPU, as fast as it goes."""
+WARMUP = [1.0]
+
+
+def flood(config, seconds):
+    """trafgen on every CPU, as fast as it goes, for the warm-up and then `seconds`. Returns the packets
+    sent and the clamped SYNs the sink counted over the `seconds` after the warm-up."""
     command = ["ip", "netns", "exec", bq.GEN, "trafgen", "--dev", "g-r", "--conf", config, "--cpus",
                str(os.cpu_count()), "--qdisc-path", "--no-sock-mem"]
-    return bq.run_trafgen(command, seconds)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(sent=bq.run_trafgen(command, WARMUP[0] + seconds + 0.3)))
+    thread.start()
+    time.sleep(WARMUP[0])
+    start = bq.sink_counts()[0]
+    time.sleep(seconds)
+    window = bq.sink_counts()[0] - start
+    thread.join()
+    return result.get("sent", 0), window
 
 
 def run_kernel(config, seconds):
     bq.set_rule(bq.TCPMSS_RULE)
     clamped0, other0 = bq.sink_counts()
-    sent = trafgen(config, seconds)
+    sent, window = flood(config, seconds)
     time.sleep(0.3)
     clamped1, other1 = bq.sink_counts()
-    return {"variant": "k", "sent": sent, "clamped": clamped1 - clamped0, "unclamped": other1 - other0,
-            "queue_drops": 0, "net_clamped": 0, "daemon_clamped": 0}
+    return {"variant": "k", "sent": sent, "window_clamped": window, "clamped": clamped1 - clamped0,
+            "unclamped": other1 - other0, "queue_drops": 0, "net_clamped": 0, "daemon_clamped": 0, "shedding": []}
 
 
 EXTRA = []
@@ -81,15 +96,16 @@ def run_mssclamp(mssclamp, config, seconds):
     clamped0, other0 = bq.sink_counts()
     drops0, net0 = queue_counters(), net_clamped()
     stats0 = daemon_clamped(mssclamp)
-    sent = trafgen(config, seconds)
+    sent, window = flood(config, seconds)
     time.sleep(0.5)  # what is still queued gets its verdict
     clamped1, other1 = bq.sink_counts()
-    result = {"variant": "m", "sent": sent, "clamped": clamped1 - clamped0, "unclamped": other1 - other0,
-              "queue_drops": queue_counters() - drops0, "net_clamped": net_clamped() - net0,
-              "daemon_clamped": daemon_clamped(mssclamp) - stats0}
+    result = {"variant": "m", "sent": sent, "window_clamped": window, "clamped": clamped1 - clamped0,
+              "unclamped": other1 - other0, "queue_drops": queue_counters() - drops0,
+              "net_clamped": net_clamped() - net0, "daemon_clamped": daemon_clamped(mssclamp) - stats0}
     daemon.terminate()
     daemon.wait(timeout=30)
     log.close()
+    result["shedding"] = [line.strip() for line in open(log.name) if "overload" in line]
     os.unlink(log.name)
     # The net stays after the daemon stops (by design); take it out so the kernel variant runs alone.
     bq.ns(bq.ROUTER, mssclamp, "rules", "remove", check=False)
@@ -137,6 +153,8 @@ def main():
     mssclamp, output = arguments[0], arguments[1]
     runs = int(arguments[arguments.index("--runs") + 1]) if "--runs" in arguments else 5
     seconds = float(arguments[arguments.index("--seconds") + 1]) if "--seconds" in arguments else 3
+    if "--warmup" in arguments:
+        WARMUP[0] = float(arguments[arguments.index("--warmup") + 1])
     if "--queue-rate" in arguments:
         EXTRA.extend(["--queue-rate", arguments[arguments.index("--queue-rate") + 1]])
     if "--queue-burst" in arguments:
@@ -151,9 +169,12 @@ def main():
             for variant in ("km" if run % 2 == 0 else "mk"):
                 row = run_kernel(config, seconds) if variant == "k" else run_mssclamp(mssclamp, config, seconds)
                 rows[variant].append(row)
-                print(f"  run {run + 1}/{runs} {variant}: sent {row['sent'] / seconds:,.0f}/s, clamped "
-                      f"{row['clamped'] / seconds:,.0f}/s, unclamped {row['unclamped'] / seconds:,.0f}/s, "
-                      f"queue drops {row['queue_drops']}, net {row['net_clamped']}", file=sys.stderr, flush=True)
+                print(f"  run {run + 1}/{runs} {variant}: clamped {row['window_clamped'] / seconds:,.0f}/s after the "
+                      f"warm-up; whole run: sent {row['sent']:,}, clamped {row['clamped']:,}, unclamped "
+                      f"{row['unclamped']}, queue drops {row['queue_drops']}, net {row['net_clamped']:,}, daemon "
+                      f"{row['daemon_clamped']:,}", file=sys.stderr, flush=True)
+                for line in row["shedding"][:3]:
+                    print(f"      {line}", file=sys.stderr, flush=True)
         burst_result = burst(mssclamp, config)
     finally:
         bq.down()
@@ -161,9 +182,12 @@ def main():
 
     def summary(variant):
         data = rows[variant]
-        per = lambda key: statistics.median(row[key] / seconds for row in data)
-        return {"sent_per_s": per("sent"), "clamped_per_s": per("clamped"), "unclamped_per_s": per("unclamped"),
-                "lost_per_s": statistics.median(max(0, row["sent"] - row["clamped"] - row["unclamped"]) / seconds for row in data),
+        whole = seconds + WARMUP[0]
+        per = lambda key: statistics.median(row[key] / whole for row in data)
+        return {"clamped_per_s": statistics.median(row["window_clamped"] / seconds for row in data),
+                "sent_per_s": per("sent"), "unclamped_per_s": per("unclamped"),
+                "lost_per_s": statistics.median(max(0, row["sent"] - row["clamped"] - row["unclamped"]) / whole for row in data),
+                "lost_total": sum(max(0, row["sent"] - row["clamped"] - row["unclamped"]) for row in data),
                 "queue_drops_total": sum(row["queue_drops"] for row in data),
                 "unclamped_total": sum(row["unclamped"] for row in data),
                 "net_clamped_total": sum(row["net_clamped"] for row in data),
@@ -171,17 +195,18 @@ def main():
 
     table = {"k": summary("k"), "m": summary("m")}
     ratio = table["m"]["clamped_per_s"] / table["k"]["clamped_per_s"] if table["k"]["clamped_per_s"] else 0
-    report = {"benchmark": "flood", "runs": runs, "seconds_per_run": seconds, "variants": table,
+    report = {"benchmark": "flood", "runs": runs, "seconds_per_run": seconds, "warmup_seconds": WARMUP[0], "variants": table,
               "ratio_clamped_m_over_k": ratio, "burst_50000": burst_result, "daemon_arguments": EXTRA}
     with open(output, "w") as handle:
         json.dump(report, handle, indent=2)
     names = {"k": "(k) kernel TCPMSS", "m": "(m) mssclamp --install-rules"}
-    print(f"SYN flood at the generator's full rate: {runs} interleaved runs of {seconds:g}s, trafgen on all {os.cpu_count()} CPUs")
-    print(f"  {'variant':30} {'sent/s':>11} {'clamped/s':>11} {'unclamped/s':>12} {'lost/s':>9} {'queue drops':>12}")
+    print(f"SYN flood at the generator's full rate: {runs} interleaved runs of {WARMUP[0]:g}s warm-up + {seconds:g}s "
+          f"counted, trafgen on all {os.cpu_count()} CPUs")
+    print(f"  {'variant':30} {'clamped/s':>11} | whole runs: {'sent/s':>11} {'unclamped':>10} {'lost':>6} {'queue drops':>12}")
     for variant in "km":
         row = table[variant]
-        print(f"  {names[variant]:30} {row['sent_per_s']:>11,.0f} {row['clamped_per_s']:>11,.0f} "
-              f"{row['unclamped_per_s']:>12,.0f} {row['lost_per_s']:>9,.0f} {row['queue_drops_total']:>12}")
+        print(f"  {names[variant]:30} {row['clamped_per_s']:>11,.0f} | {'':12}{row['sent_per_s']:>11,.0f} "
+              f"{row['unclamped_total']:>10} {row['lost_total']:>6} {row['queue_drops_total']:>12}")
     m = table["m"]
     print(f"  mssclamp: {m['daemon_clamped_total']:,} SYNs clamped by the daemon, {m['net_clamped_total']:,} by the "
           f"kernel safety net; {m['unclamped_total']} unclamped, {m['queue_drops_total']} dropped at the queue")

@@ -110,6 +110,11 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var safetyNetClamped: UInt64?
     /// Times the rules were found changed by another tool and put back.
     public var rulesRestored: UInt64 = 0
+    /// The share of SYNs the queue takes now: 1, or 2^-shift while shedding. nil: no shedding here (no
+    /// rules installed by the daemon, no safety net, or `[queue] rate = 0`).
+    public var queuedShare: Double?
+    /// Times shedding started.
+    public var sheddingEpisodes: UInt64 = 0
     /// The peers of `mss = "auto"` templates: their ceilings and how they were learned.
     public var autoCeilings: [AutoCeilingReport] = []
 

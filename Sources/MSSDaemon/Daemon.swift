@@ -44,6 +44,8 @@ public final class Daemon: @unchecked Sendable {
     private var linkEvents: NetlinkEvents?
     /// Puts the rules back when another tool takes them out.
     private var ruleWatcher: RuleWatcher?
+    /// Sheds SYNs to the safety net while more come than the queue's rate (`OverloadShedder`).
+    private var shedding: LoadShedding?
     /// Peers made by templates (WireGuard, learn-address) and the measured ceilings of auto ones.
     private var sources: PeerSources?
     /// Where SIGUSR1 reports and the exit report go.
@@ -81,6 +83,10 @@ public final class Daemon: @unchecked Sendable {
             total.drained &+= worker.drained.load(ordering: .relaxed)
         }
         total.rulesRestored = rules?.restored.load(ordering: .relaxed) ?? 0
+        if let shedding {
+            total.queuedShare = 1 / Double(1 << shedding.shift.load(ordering: .relaxed))
+            total.sheddingEpisodes = shedding.episodes.load(ordering: .relaxed)
+        }
         total.autoCeilings = sources?.auto.reports() ?? []
         return total
     }
@@ -185,6 +191,12 @@ public final class Daemon: @unchecked Sendable {
                 return error.exitCode
             }
         }
+        let settings = configuration.effective.queue
+        if let rules, rules.hasNet, (settings.rate ?? QueueDefaults.rate) > 0 {
+            shedding = LoadShedding(
+                keeper: rules, queues: configuration.queues.queues, rate: settings.rate ?? QueueDefaults.rate,
+                burst: settings.burst ?? QueueDefaults.burst, logger: logger)
+        }
         // The switch's file is opened now, while it still may be (with --user the daemon could not later).
         liveness = LivenessSwitch(path: Liveness.path(for: configuration.instance))
         // The queues are bound: nothing but CAP_NET_ADMIN is needed from here on (verdicts, and the
@@ -220,6 +232,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         ruleWatcher?.start(now: monotonicMilliseconds())
+        shedding?.start(now: monotonicMilliseconds())
         // The workers run: SYNs may come.
         if let liveness {
             liveness.refresh()
@@ -310,6 +323,8 @@ public final class Daemon: @unchecked Sendable {
             }
             // Someone else's firewall change may have taken the rules: check, and put them back.
             ruleWatcher?.tick(now: now)
+            // More SYNs than the queue's rate: queue a sample, the safety net clamps the rest.
+            shedding?.tick(now: now)
             // Tunnel interfaces come and go with new indexes: re-resolve peers' names every 5 s.
             if now - lastInterfaceCheck > 5000 {
                 lastInterfaceCheck = now
@@ -326,6 +341,7 @@ public final class Daemon: @unchecked Sendable {
         // No new SYN for the queue: the liveness switch goes off (new SYNs reach the safety net), and the
         // queues take nothing more (length 0 with fail-open). Nothing watches the rules any more.
         ruleWatcher?.stop()
+        shedding?.stop()
         linkEvents?.stop()
         sources?.stop()
         liveness?.clear()

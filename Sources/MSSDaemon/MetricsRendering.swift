@@ -95,6 +95,10 @@ final class MetricsRendering: Sendable {
                     gauge("auto_measured_timestamp_seconds", "When an mss = auto peer was last measured (or fell back)", [("peer", auto.peer)], at)
                 }
             }
+            if let share = stats.queuedShare {
+                gauge("queue_sampled_share", "Share of SYNs the queue takes: 1, less while the daemon sheds an overload to the safety net", [], share)
+                counter("shedding_episodes", "Times the daemon started shedding an overload to the kernel safety net", [], stats.sheddingEpisodes)
+            }
             if let clamped = stats.safetyNetClamped {
                 counter("safety_net_clamped", "SYNs the kernel safety net clamped because user space did not take them", [], clamped)
             }

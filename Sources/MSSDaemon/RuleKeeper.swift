@@ -36,6 +36,9 @@ final class RuleKeeper: Sendable {
     @discardableResult
     func install(_ spec: RuleSpec, policy: NftPolicy) throws(RuleError) -> Bool {
         try current.withLock { (current) throws(RuleError) -> Bool in
+            // Every SYN queued until the daemon sheds; verification compares the exact sampling.
+            var spec = spec
+            spec.sampleShift = 0
             let notes = try rules.apply(spec, policy: policy)
             for note in notes { logger.warning("\(note)") }
             let net = spec.safetyNet && notes.isEmpty
@@ -48,6 +51,9 @@ final class RuleKeeper: Sendable {
     func update(to spec: RuleSpec, policy: NftPolicy) -> [String] {
         current.withLock { (current) -> [String] in
             guard var installed = current else { return [] }
+            // The policy changes the ceilings; the shedding stays as it is.
+            var spec = spec
+            spec.sampleShift = installed.spec.sampleShift
             var lines: [String] = []
             if !installed.spec.rendersLike(spec) {
                 do throws(RuleError) {
@@ -81,6 +87,21 @@ final class RuleKeeper: Sendable {
     private func listing(_ policy: NftPolicy, _ spec: RuleSpec) -> String? {
         try? rules.net.canonical(SafetyNet.script(policy, hooks: spec.hooks, instance: rules.instance))
     }
+
+    /// Queues 1 SYN in 2^shift from now on (`LoadShedding`; 0: every SYN).
+    func setSampleShift(_ shift: Int) throws(RuleError) {
+        try current.withLock { (current) throws(RuleError) in
+            guard var installed = current else { return }
+            var spec = installed.spec
+            spec.sampleShift = shift
+            try rules.iptables.apply(spec)
+            installed.spec = spec
+            current = installed
+        }
+    }
+
+    /// Whether the safety net is in place (shedding needs it: a SYN that skips the queue must meet it).
+    var hasNet: Bool { current.withLock { $0?.net != nil } }
 
     /// Looks for differences between what is installed and what this daemon installed (another tool
     /// flushed the mangle table, reloaded a firewall, ran `nft flush ruleset`), and puts everything back

@@ -11,8 +11,8 @@ public struct Instance: Sendable, Hashable, CustomStringConvertible {
     /// The instance of queue 0.
     public static let primary = Instance(unchecked: "0")
 
-    /// - Returns: nil unless `name` is 1-10 of letters, digits, `_` and `-` (the kernel names built from it
-    ///   have length limits: an iptables hashlimit name is at most 15 bytes).
+    /// - Returns: nil unless `name` is 1-10 of letters, digits, `_` and `-` (the kernel names built from it,
+    ///   chains and lists, have length limits).
     public init?(name: String) {
         guard (1...10).contains(name.utf8.count),
             name.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x5f || $0 == 0x2d })
@@ -28,8 +28,6 @@ public struct Instance: Sendable, Hashable, CustomStringConvertible {
 
     /// The mangle table chain the hooks jump to.
     public var chain: String { isPrimary ? "MSSCLAMP" : "MSSCLAMP-\(name)" }
-    /// The iptables hashlimit bucket of the queue admission.
-    public var hashlimitName: String { isPrimary ? "mssclamp" : "mssc-\(name)" }
     /// The xt_recent list of the liveness switch.
     public var livenessList: String { isPrimary ? "mssclamp_alive" : "mssclamp_alive-\(name)" }
     /// The safety net's nft table (nft names: letters, digits, underscores).

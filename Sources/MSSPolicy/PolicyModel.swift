@@ -143,9 +143,10 @@ public struct QueueSettings: Sendable, Hashable {
     public var batch: Int?
     public var hooks: [String]?
     public var cpuFanout: Bool?
-    /// SYNs per second the queue takes before the rest go to the kernel safety net (0: no limit).
+    /// SYNs per second the queue takes; while more come, the daemon sheds: it queues a sample and the
+    /// kernel safety net clamps the rest (0: never shed).
     public var rate: Int?
-    /// How many SYNs above the rate the queue takes at once.
+    /// How many SYNs above the rate the queue takes before shedding starts.
     public var burst: Int?
     /// The instance name (default: the queue range).
     public var instance: String?

@@ -77,14 +77,56 @@ public enum IptablesRules {
         guard lowest != nil else { return [] }
         // As iptables-save prints it, so verify can compare line by line.
         let alive = spec.liveness ? Liveness.match(for: family, instance: spec.instance) + " " : ""
-        let admission = spec.queueRate.map {
-            "-m hashlimit --hashlimit-upto \($0)/sec --hashlimit-burst \(spec.queueBurst) --hashlimit-name \(spec.instance.hashlimitName) "
-        } ?? ""
-        return ["-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)\(admission)-m comment --comment \(comment) \(target(spec))"]
+        return ["-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)-m comment --comment \(comment) \(target(spec))"]
     }
 
-    /// The jump from a built-in chain, as iptables-save prints it.
-    public static func jump(_ hook: Hook, chain: String) -> String { "-A \(hook.chain) -j \(chain)" }
+    /// The largest sampling shift rendered (1 SYN in 2048 queued): 2^-11 prints exactly with iptables'
+    /// 11 decimals, so verification compares the same text.
+    public static let maximumSampleShift = 11
+
+    /// `-m statistic --mode random --probability P` with P = 2^-shift, as iptables-save prints it
+    /// ("%.11f" of the kernel's fixed-point value, exact for these powers of two).
+    public static func sample(shift: Int) -> String {
+        let shift = min(max(shift, 0), maximumSampleShift)
+        let match = "-m statistic --mode random --probability "
+        guard shift > 0 else { return match + "1.00000000000" }
+        // 2^-k = 5^k / 10^k: the digits of 5^k, zero-padded on the left to k, then zeros to 11 decimals.
+        var five = 1
+        for _ in 0..<shift { five *= 5 }
+        let digits = String(five)
+        return match + "0." + String(repeating: "0", count: shift - digits.count) + digits + String(repeating: "0", count: 11 - shift)
+    }
+
+    /// A jump without its sampling match: what `rules verify` compares when a daemon may be shedding
+    /// (`RuleSpec.sampleShift` nil).
+    static func withoutSampling(_ rule: String) -> String {
+        guard let range = rule.range(of: " -m statistic --mode random --probability ") else { return rule }
+        let rest = rule[range.upperBound...]
+        let end = rest.firstIndex(of: " ") ?? rest.endIndex
+        return String(rule[..<range.lowerBound]) + String(rest[end...])
+    }
+
+    /// The sampling shift of an installed jump (0 when it has no sampling match).
+    public static func sampleShift(of rule: String) -> Int {
+        for shift in 1...maximumSampleShift where rule.contains(sample(shift: shift)) { return shift }
+        return 0
+    }
+
+    /// The jump from a built-in chain, as iptables-save prints it. While the daemon sheds, the jump
+    /// carries the sampling match: under a flood it is the only rule most SYNs meet (each rule and jump
+    /// costs a few percent of a flood's rate), and it keeps no state shared between CPUs.
+    public static func jump(_ hook: Hook, chain: String, sampleShift: Int? = nil) -> String {
+        let shift = sampleShift ?? 0
+        return "-A \(hook.chain) " + (shift > 0 ? sample(shift: shift) + " " : "") + "-j \(chain)"
+    }
+
+    /// Whether `line` is a jump from `hook` to `chain`, sampled or not.
+    static func isJump(_ line: String, hook: Hook, chain: String) -> Bool {
+        withoutSampling(line) == jump(hook, chain: chain)
+    }
+
+    /// The `-D` line that deletes an installed rule.
+    static func deletion(_ line: String) -> String { "-D" + line.dropFirst(2) }
 
     /// What `iptables-save -t mangle` shows of mssclamp.
     public struct Installed: Sendable, Hashable {
@@ -92,7 +134,9 @@ public enum IptablesRules {
         /// Rules in the dedicated chain, in order.
         public var chainRules: [String] = []
         /// How many jumps each built-in chain has to the dedicated chain.
-        public var jumps: [Hook: Int] = [:]
+        public var jumps: [Hook: Int] { jumpLines.mapValues(\.count) }
+        /// The jumps of each built-in chain to the dedicated chain, as saved.
+        public var jumpLines: [Hook: [String]] = [:]
         /// The whole mangle section, for rollback.
         public var mangleSection: String = ""
 
@@ -110,8 +154,8 @@ public enum IptablesRules {
                     section.append(line)
                     if line.hasPrefix(":\(chain) ") { chainExists = true }
                     if line.hasPrefix("-A \(chain) ") { chainRules.append(line) }
-                    for hook in Hook.allCases where line == IptablesRules.jump(hook, chain: chain) {
-                        jumps[hook, default: 0] += 1
+                    for hook in Hook.allCases where IptablesRules.isJump(line, hook: hook, chain: chain) {
+                        jumpLines[hook, default: []].append(line)
                     }
                     if line == "COMMIT" { inMangle = false }
                 }
@@ -121,16 +165,20 @@ public enum IptablesRules {
     }
 
     /// An `iptables-restore --noflush` script that makes the mangle table match `spec`, starting from
-    /// `installed`: the chain is declared (which creates or empties it) and refilled, missing jumps are
-    /// inserted first in their hook, surplus jumps removed. Applying it twice changes nothing more.
+    /// `installed`: the chain is declared (which creates or empties it) and refilled; a hook whose jumps
+    /// differ from the one wanted loses them and gets it inserted first. Applying it twice changes
+    /// nothing more.
     public static func applyScript(_ spec: RuleSpec, family: IPTablesFamily, installed: Installed) -> String {
         var lines = ["*mangle", ":\(spec.chain) - [0:0]"]
         lines += chainRules(spec, family: family)
         for hook in Hook.allCases {
-            let present = installed.jumps[hook] ?? 0
-            let wanted = spec.hooks.contains(hook) ? 1 : 0
-            if present < wanted { lines.append("-I \(hook.chain) 1 -j \(spec.chain)") }
-            for _ in 0..<max(0, present - wanted) { lines.append("-D \(hook.chain) -j \(spec.chain)") }
+            let present = installed.jumpLines[hook] ?? []
+            let wanted = spec.hooks.contains(hook) ? [jump(hook, chain: spec.chain, sampleShift: spec.sampleShift)] : []
+            // Without a shift of its own, the spec keeps whatever sampling a running daemon chose.
+            let same = spec.sampleShift == nil ? present.map(withoutSampling) == wanted : present == wanted
+            guard !same else { continue }
+            lines += present.map(deletion)
+            lines += wanted.map { "-I \(hook.chain) 1" + $0.dropFirst(3 + hook.chain.count) }
         }
         lines.append("COMMIT")
         return lines.joined(separator: "\n") + "\n"
@@ -140,33 +188,35 @@ public enum IptablesRules {
     public static func differences(_ spec: RuleSpec, family: IPTablesFamily, installed: Installed) -> [String] {
         let name = family == .ipv4 ? "ipv4" : "ipv6"
         let wanted = chainRules(spec, family: family)
+        // A daemon's shedding is its own business unless the spec names a shift.
+        let installedRules = spec.sampleShift == nil ? installed.chainRules.map(withoutSampling) : installed.chainRules
         var lines: [String] = []
         if !installed.chainExists {
             lines.append("\(name): chain \(spec.chain) is missing from the mangle table")
         } else {
-            for rule in wanted where !installed.chainRules.contains(rule) { lines.append("\(name): missing rule: \(rule)") }
-            for rule in installed.chainRules where !wanted.contains(rule) { lines.append("\(name): unexpected rule: \(rule)") }
-            if lines.isEmpty && installed.chainRules != wanted {
+            for rule in wanted where !installedRules.contains(rule) { lines.append("\(name): missing rule: \(rule)") }
+            for rule in installedRules where !wanted.contains(rule) { lines.append("\(name): unexpected rule: \(rule)") }
+            if lines.isEmpty && installedRules != wanted {
                 lines.append("\(name): rules of \(spec.chain) are out of order")
             }
         }
         for hook in Hook.allCases {
-            let present = installed.jumps[hook] ?? 0
-            let expected = spec.hooks.contains(hook) ? 1 : 0
-            if present < expected { lines.append("\(name): missing jump: \(jump(hook, chain: spec.chain))") }
-            if present > expected {
-                lines.append("\(name): \(present - expected) unexpected jump(s): \(jump(hook, chain: spec.chain))")
-            }
+            let saved = installed.jumpLines[hook] ?? []
+            let present = spec.sampleShift == nil ? saved.map(withoutSampling) : saved
+            let expected = spec.hooks.contains(hook) ? [jump(hook, chain: spec.chain, sampleShift: spec.sampleShift)] : []
+            for line in expected where !present.contains(line) { lines.append("\(name): missing jump: \(line)") }
+            let surplus = present.filter { !expected.contains($0) } + Array(present.filter(expected.contains).dropFirst())
+            for line in surplus { lines.append("\(name): unexpected jump: \(line)") }
         }
         return lines
     }
 
     /// A script that removes every jump to the chain and the chain itself; nil when nothing is installed.
     public static func removeScript(chain: String, installed: Installed) -> String? {
-        guard installed.chainExists || !installed.jumps.isEmpty else { return nil }
+        guard installed.chainExists || !installed.jumpLines.isEmpty else { return nil }
         var lines = ["*mangle"]
-        for (hook, count) in installed.jumps.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            for _ in 0..<count { lines.append("-D \(hook.chain) -j \(chain)") }
+        for (_, saved) in installed.jumpLines.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            lines += saved.map(deletion)
         }
         if installed.chainExists { lines += ["-F \(chain)", "-X \(chain)"] }
         lines.append("COMMIT")

@@ -18,10 +18,12 @@ public struct RuleSpec: Sendable, Hashable {
     public var safetyNet = true
     /// Queue only while a daemon says it is alive (`Liveness`): a stopped daemon's SYNs go to the net.
     public var liveness = true
-    /// SYNs per second the queue takes (a token bucket of `queueBurst`); beyond it SYNs go past the
-    /// queue to the safety net, which clamps them in the kernel. nil: no limit.
-    public var queueRate: Int? = QueueAdmission.defaultRate
-    public var queueBurst: Int = QueueAdmission.defaultBurst
+    /// Overload shedding: queue 1 SYN in 2^shift (iptables' `statistic` match, random mode, no shared
+    /// state between CPUs); the rest go past the queue to the safety net, which clamps them in the kernel.
+    /// The daemon sets it while more SYNs come than its `[queue] rate` (`OverloadShedder`). 0: every SYN
+    /// is queued. nil: none is rendered, and verification accepts whatever shift a running daemon chose
+    /// (`rules verify` from the command line).
+    public var sampleShift: Int? = nil
     public static let defaultChain = Instance.primary.chain
 
     public init(
@@ -45,8 +47,6 @@ extension RuleSpec {
         self.init(
             queues: queue.range, lowest: policy.lowestCeilings, insertMissing: policy.insertMissing,
             hooks: queue.hookList, cpuFanout: queue.cpuFanout ?? false, instance: queue.instanceValue)
-        if let rate = queue.rate { queueRate = rate == 0 ? nil : rate }
-        if let burst = queue.burst { queueBurst = burst }
     }
 }
 
@@ -55,17 +55,7 @@ extension RuleSpec {
     /// policy change needs the rules rewritten.
     public func rendersLike(_ other: RuleSpec) -> Bool {
         queues == other.queues && hooks == other.hooks && cpuFanout == other.cpuFanout && instance == other.instance
-            && queueRate == other.queueRate && queueBurst == other.queueBurst && liveness == other.liveness
+            && (sampleShift ?? 0) == (other.sampleShift ?? 0) && liveness == other.liveness
             && (lowest.ipv4 == nil) == (other.lowest.ipv4 == nil) && (lowest.ipv6 == nil) == (other.lowest.ipv6 == nil)
     }
-}
-
-/// How many SYNs the queue takes (iptables' hashlimit, one bucket). Under a flood, a SYN costs the kernel
-/// far less on its way through the safety net than through the queue and the daemon; past the rate, SYNs
-/// skip the queue and the net clamps them (counted). The default rate is above what a VPN server opens (a
-/// few thousand connections a second), and the burst lets a 50,000-SYN burst reach the daemon whole.
-/// hashlimit refills per jiffy, so the rate it enforces is approximate (docs/rules.md, docs/benchmarks.md).
-public enum QueueAdmission {
-    public static let defaultRate: Int? = 10_000
-    public static let defaultBurst = 50_000
 }

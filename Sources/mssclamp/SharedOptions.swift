@@ -19,10 +19,10 @@ struct QueueOptions: ParsableArguments {
     @Option(help: "Instance name (1-10 of letters, digits, _ and -): names the chain, safety net, liveness list and control socket, so several daemons share a host. Default: the file's [queue] instance, else the queue range (\"0\" keeps the single-instance names).")
     var instance: String?
 
-    @Option(help: "SYNs per second the queue takes; beyond it they go to the kernel safety net, which clamps them in the kernel (0: no limit). Default: the file's [queue] rate, else \(QueueAdmission.defaultRate.map(String.init) ?? "none").")
+    @Option(help: "SYNs per second the queue takes (run): while more come, the daemon sheds, queuing a sample and leaving the rest to the kernel safety net, which clamps them (0: never shed). Default: the file's [queue] rate, else \(QueueDefaults.rate).")
     var queueRate: Int?
 
-    @Option(help: "SYNs the queue takes at once above the rate. Default: the file's [queue] burst, else \(QueueAdmission.defaultBurst).")
+    @Option(help: "SYNs above the rate the queue takes before the daemon sheds (run). Default: the file's [queue] burst, else \(QueueDefaults.burst).")
     var queueBurst: Int?
 
     func validate() throws {

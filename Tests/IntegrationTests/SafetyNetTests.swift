@@ -119,4 +119,42 @@ struct SafetyNetTests {
         #expect(try Self.netClamped(lab) == before, "after SIGCONT the daemon takes the SYNs again")
         #expect(daemon.stop(signal: SIGTERM) == 0)
     }
+
+    /// Overload shedding: with a queue rate of 100 SYN/s (burst 100), 600 SYN/s of real connections make
+    /// the daemon queue a sample and leave the rest to the kernel safety net; nothing is lost or slow, the
+    /// net counts what it clamped, and once the load is over every SYN is queued again.
+    @Test func anOverloadIsShedToTheNetAndEnds() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let config = TemporaryFile(unusedSuffix: ".toml")
+        try Self.policy.write(toFile: config.path, atomically: true, encoding: .utf8)
+        let daemon = try lab.startDaemon(["--config", config.path, "--install-rules", "--queue-rate", "100", "--queue-burst", "100"])
+        #expect(try lab.handshakeMSS() == 1300)
+        let netBefore = try Self.netClamped(lab)
+        // 300 connections a second for 4 s: 600 SYNs and SYN/ACKs a second through the router.
+        let load = try Self.labtool(lab, lab.client, ["rate", Lab.serverIPv4, "80", "300", "4"])
+        let result = try JSONSerialization.jsonObject(with: Data(load.utf8)) as? [String: Any] ?? [:]
+        #expect(result["count"] as? Int == 1200 && result["slow"] as? Int == 0 && result["failed"] as? Int == 0, "\(result)")
+        let shedByNet = try Self.netClamped(lab) - netBefore
+        #expect(shedByNet >= 600, "the net clamped what was shed: \(shedByNet)")
+        #expect(daemon.output.contains("overload: about"), "\(daemon.output)")
+        var stats = try JSONSerialization.jsonObject(with: Data(try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket]).output.utf8)) as? [String: Any] ?? [:]
+        #expect(stats["sheddingEpisodes"] as? Int ?? 0 >= 1, "\(stats)")
+        // Quiet: within a few checks every SYN is queued again and the daemon clamps it.
+        var share = 0.0
+        for _ in 0..<40 where share != 1 {
+            usleep(250_000)
+            stats = try JSONSerialization.jsonObject(with: Data(try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket]).output.utf8)) as? [String: Any] ?? [:]
+            share = stats["queuedShare"] as? Double ?? 0
+        }
+        #expect(share == 1, "\(stats)")
+        #expect(daemon.output.contains("overload over"), "\(daemon.output)")
+        let save = try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"])
+        #expect(save.contains("-A FORWARD -j MSSCLAMP") && !save.contains("statistic"), "\(save)")
+        let net = try Self.netClamped(lab)
+        #expect(try lab.handshakeMSS() == 1300)
+        #expect(try Self.netClamped(lab) == net, "the daemon, not the net, clamped the new connection")
+        #expect(daemon.stop(signal: SIGTERM) == 0)
+    }
 }

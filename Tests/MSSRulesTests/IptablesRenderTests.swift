@@ -7,15 +7,14 @@ struct IptablesRenderTests {
     let spec = RuleSpec(queues: QueueRange(first: 0, last: 0), lowest: Ceilings(ipv4: 1360, ipv6: 1340))
 
     @Test func goldenChainRules() {
-        // Every SYN, while the daemon is alive and up to the admission rate: no prefilter on the MSS.
+        // Every SYN, while the daemon is alive: no prefilter on the MSS.
         #expect(IptablesRules.chainRules(spec, family: .ipv4) == [
-            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask 0.0.0.0 --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssclamp -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass"
+            "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask 0.0.0.0 --rsource -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass"
         ])
         var balanced = spec
         balanced.queues = QueueRange(first: 2, last: 5)
         balanced.cpuFanout = true
         balanced.insertMissing = false
-        balanced.queueRate = nil
         balanced.liveness = false
         #expect(IptablesRules.chainRules(balanced, family: .ipv6) == [
             "-A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment mssclamp -j NFQUEUE --queue-balance 2:5 --queue-bypass --queue-cpu-fanout"
@@ -30,7 +29,7 @@ struct IptablesRenderTests {
         #expect(IptablesRules.applyScript(spec, family: .ipv4, installed: empty) == """
             *mangle
             :MSSCLAMP - [0:0]
-            -A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask 0.0.0.0 --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssclamp -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass
+            -A MSSCLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive --mask 0.0.0.0 --rsource -m comment --comment mssclamp -j NFQUEUE --queue-num 0 --queue-bypass
             -I FORWARD 1 -j MSSCLAMP
             COMMIT
 
@@ -61,6 +60,42 @@ struct IptablesRenderTests {
             parsing: "*mangle\n:MSSCLAMP - [0:0]\n-A FORWARD -j MSSCLAMP\nCOMMIT\n", chain: "MSSCLAMP")
         #expect(IptablesRules.removeScript(chain: "MSSCLAMP", installed: installed)
             == "*mangle\n-D FORWARD -j MSSCLAMP\n-F MSSCLAMP\n-X MSSCLAMP\nCOMMIT\n")
+    }
+
+    @Test func samplingPrintsAsIptablesSaveDoes() {
+        // iptables-save prints "%.11f" of the kernel's fixed-point probability: exact for 2^-1 ... 2^-11.
+        #expect(IptablesRules.sample(shift: 1) == "-m statistic --mode random --probability 0.50000000000")
+        #expect(IptablesRules.sample(shift: 10) == "-m statistic --mode random --probability 0.00097656250")
+        #expect(IptablesRules.sample(shift: 11) == "-m statistic --mode random --probability 0.00048828125")
+        #expect(IptablesRules.sample(shift: 40) == IptablesRules.sample(shift: 11))
+        for shift in 1...IptablesRules.maximumSampleShift {
+            #expect(IptablesRules.sampleShift(of: IptablesRules.jump(.forward, chain: "MSSCLAMP", sampleShift: shift)) == shift)
+        }
+    }
+
+    @Test func sheddingSamplesAtTheJumpAndVerifyAcceptsItWithoutAShift() {
+        var shedding = spec
+        shedding.sampleShift = 9
+        let jump = "-A FORWARD -m statistic --mode random --probability 0.00195312500 -j MSSCLAMP"
+        #expect(IptablesRules.jump(.forward, chain: "MSSCLAMP", sampleShift: 9) == jump)
+        // From every SYN queued to shedding: the plain jump goes, the sampled one comes first.
+        let plain = IptablesRules.Installed(
+            parsing: "*mangle\n:MSSCLAMP - [0:0]\n-A FORWARD -j MSSCLAMP\n" + IptablesRules.chainRules(spec, family: .ipv4)[0] + "\nCOMMIT\n", chain: "MSSCLAMP")
+        let script = IptablesRules.applyScript(shedding, family: .ipv4, installed: plain)
+        #expect(script.contains("-D FORWARD -j MSSCLAMP\n-I FORWARD 1 -m statistic --mode random --probability 0.00195312500 -j MSSCLAMP"), "\(script)")
+        let sampled = IptablesRules.Installed(
+            parsing: "*mangle\n:MSSCLAMP - [0:0]\n\(jump)\n" + IptablesRules.chainRules(spec, family: .ipv4)[0] + "\nCOMMIT\n", chain: "MSSCLAMP")
+        #expect(sampled.jumps == [.forward: 1])
+        // The daemon's own spec compares exactly; a spec without a shift (rules verify) accepts any.
+        #expect(IptablesRules.differences(shedding, family: .ipv4, installed: sampled).isEmpty)
+        #expect(IptablesRules.differences(spec, family: .ipv4, installed: sampled).isEmpty)
+        #expect(IptablesRules.applyScript(spec, family: .ipv4, installed: sampled).contains("FORWARD") == false)
+        var everySYN = spec
+        everySYN.sampleShift = 0
+        #expect(IptablesRules.differences(everySYN, family: .ipv4, installed: sampled) == [
+            "ipv4: missing jump: -A FORWARD -j MSSCLAMP", "ipv4: unexpected jump: \(jump)",
+        ])
+        #expect(IptablesRules.removeScript(chain: "MSSCLAMP", installed: sampled)?.contains("-D FORWARD -m statistic --mode random --probability 0.00195312500 -j MSSCLAMP") == true)
     }
 
     @Test func queueRangesAndHooks() {

@@ -93,21 +93,18 @@ struct NftAndImportTests {
             \tchain clamp_1400 {
             \t\ttcp option maxseg size > 1400 counter name "clamped" tcp option maxseg size set 1400
             \t}
-            \tchain lookup {
-            \t\tmeta nfproto ipv4 ip saddr vmap @v4_peers
-            \t\tmeta nfproto ipv4 ip daddr vmap @v4_peers
-            \t\tmeta nfproto ipv4 ip saddr @v4_claimed return
-            \t\tmeta nfproto ipv4 ip daddr @v4_claimed return
-            \t\tmeta nfproto ipv4 jump clamp_1400
-            \t\tmeta nfproto ipv6 ip6 saddr vmap @v6_peers
-            \t\tmeta nfproto ipv6 ip6 daddr vmap @v6_peers
-            \t\tmeta nfproto ipv6 ip6 saddr @v6_claimed return
-            \t\tmeta nfproto ipv6 ip6 daddr @v6_claimed return
-            \t\tmeta nfproto ipv6 jump clamp_1380
-            \t}
             \tchain forward {
             \t\ttype filter hook forward priority mangle; policy accept;
-            \t\ttcp flags & (syn | rst) == syn jump lookup
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip saddr vmap @v4_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip daddr vmap @v4_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip saddr @v4_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 ip daddr @v4_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv4 tcp option maxseg size > 1400 counter name "clamped" tcp option maxseg size set 1400
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 saddr vmap @v6_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 daddr vmap @v6_peers
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 saddr @v6_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 ip6 daddr @v6_claimed return
+            \t\ttcp flags & (syn | rst) == syn meta nfproto ipv6 tcp option maxseg size > 1380 counter name "clamped" tcp option maxseg size set 1380
             \t}
             }
 
