@@ -84,7 +84,8 @@ public final class Daemon: @unchecked Sendable {
         }
         total.rulesRestored = rules?.restored.load(ordering: .relaxed) ?? 0
         if let shedding {
-            total.queuedShare = 1 / Double(1 << shedding.shift.load(ordering: .relaxed))
+            let shift = shedding.shift.load(ordering: .relaxed)
+            total.queuedShare = shift == RuleSpec.shedAll ? 0 : 1 / Double(1 << shift)
             total.sheddingEpisodes = shedding.episodes.load(ordering: .relaxed)
         }
         total.autoCeilings = sources?.auto.reports() ?? []
@@ -194,7 +195,7 @@ public final class Daemon: @unchecked Sendable {
         let settings = configuration.effective.queue
         if let rules, rules.hasNet, (settings.rate ?? QueueDefaults.rate) > 0 {
             shedding = LoadShedding(
-                keeper: rules, queues: configuration.queues.queues, rate: settings.rate ?? QueueDefaults.rate,
+                keeper: rules, queues: configuration.queues.queues, instance: configuration.instance, rate: settings.rate ?? QueueDefaults.rate,
                 burst: settings.burst ?? QueueDefaults.burst, logger: logger)
         }
         // The switch's file is opened now, while it still may be (with --user the daemon could not later).

@@ -7,8 +7,11 @@ import MSSRules
 /// queued, chosen at random by the kernel; the rest reach the safety net, which clamps them to their
 /// peer's ceiling. While shedding, the offered rate is the queued rate times 2^shift, and the shift is
 /// chosen so that about a quarter of the rate still reaches the daemon (its counters, its log, its exact
-/// rewrite of duplicates and malformed options). A higher shift takes effect at once; a lower one only
-/// after two checks in a row want it; shedding ends when two checks in a row see under half the rate.
+/// rewrite of duplicates and malformed options). Past `allAbove` times the rate even the sampling match
+/// costs more than it tells (a rule every SYN meets costs a few percent of a flood's rate): nothing is
+/// queued (`RuleSpec.shedAll`), and the offered rate is what the safety net counts. A higher shift takes
+/// effect at once; a lower one only after two checks in a row want it; shedding ends when two checks
+/// in a row see under half the rate.
 /// (docs/design.md, "Overload shedding".)
 public struct OverloadShedder: Sendable {
     public let rate: Double
@@ -24,8 +27,12 @@ public struct OverloadShedder: Sendable {
         tokens = self.burst
     }
 
+    /// Beyond this many times the rate, nothing is queued.
+    public static let allAbove = 16.0
+
     /// The shift that leaves about a quarter of the rate queued when `offered` SYN/s come.
     func wanted(offered: Double) -> Int {
+        if offered > rate * Self.allAbove { return RuleSpec.shedAll }
         let target = rate / 4
         var shift = 0
         while shift < IptablesRules.maximumSampleShift && offered / Double(1 << shift) > target { shift += 1 }
@@ -36,7 +43,12 @@ public struct OverloadShedder: Sendable {
     /// it changes.
     public mutating func observe(queued: UInt64, milliseconds: Int64) -> Int? {
         let seconds = Double(max(milliseconds, 1)) / 1000
-        let offered = Double(queued) * Double(1 << shift) / seconds
+        return observe(offered: Double(queued) * Double(1 << min(shift, IptablesRules.maximumSampleShift)) / seconds, milliseconds: milliseconds)
+    }
+
+    /// One check with the offered rate known (while nothing is queued: from the safety net's count).
+    public mutating func observe(offered: Double, milliseconds: Int64) -> Int? {
+        let seconds = Double(max(milliseconds, 1)) / 1000
         tokens = min(burst, tokens + rate * seconds) - offered * seconds
         if shift == 0 {
             guard tokens < 0 else { return nil }

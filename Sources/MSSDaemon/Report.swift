@@ -33,7 +33,7 @@ extension Statistics {
         lines.append("  " + pad("drained", 14) + right(drained) + "  (verdicted while stopping)")
         lines.append("  " + pad("rules_restored", 14) + right(rulesRestored) + "  (rules put back after another tool changed them)")
         if let queuedShare {
-            let now = queuedShare < 1 ? "shedding now: 1 SYN in \(Int((1 / queuedShare).rounded())) queued" : "every SYN queued now"
+            let now = queuedShare == 0 ? "shedding now: no SYN queued" : queuedShare < 1 ? "shedding now: 1 SYN in \(Int((1 / queuedShare).rounded())) queued" : "every SYN queued now"
             lines.append("  " + pad("shedding", 14) + right(sheddingEpisodes) + "  (overloads shed to the safety net; \(now))")
         }
         if let safetyNetClamped {

@@ -77,7 +77,26 @@ public enum IptablesRules {
         guard lowest != nil else { return [] }
         // As iptables-save prints it, so verify can compare line by line.
         let alive = spec.liveness ? Liveness.match(for: family, instance: spec.instance) + " " : ""
-        return ["-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)-m comment --comment \(comment) \(target(spec))"]
+        let queue = "-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)-m comment --comment \(comment) \(target(spec))"
+        return spec.sampleShift == RuleSpec.shedAll ? [queue, sheddingMarker(spec.chain)] : [queue]
+    }
+
+    /// While the daemon sheds everything, no jump leads to the chain; this rule in it (never reached by
+    /// a SYN: the queue rule before it takes them all) says so to `rules verify`.
+    public static func sheddingMarker(_ chain: String) -> String { "-A \(chain) -m comment --comment mssclamp-shedding -j RETURN" }
+
+    /// A spec without a shift of its own (the command line's) takes the one a running daemon chose
+    /// where the installed rules say the daemon sheds everything.
+    static func effective(_ spec: RuleSpec, _ installed: Installed) -> RuleSpec {
+        guard spec.sampleShift == nil, installed.chainRules.contains(sheddingMarker(spec.chain)) else { return spec }
+        var spec = spec
+        spec.sampleShift = RuleSpec.shedAll
+        return spec
+    }
+
+    /// The jumps a hook should have: one, unless the hook is not used or the daemon sheds everything.
+    static func wantedJumps(_ spec: RuleSpec, _ hook: Hook) -> [String] {
+        spec.hooks.contains(hook) && spec.sampleShift != RuleSpec.shedAll ? [jump(hook, chain: spec.chain, sampleShift: spec.sampleShift)] : []
     }
 
     /// The largest sampling shift rendered (1 SYN in 2048 queued): 2^-11 prints exactly with iptables'
@@ -169,11 +188,12 @@ public enum IptablesRules {
     /// differ from the one wanted loses them and gets it inserted first. Applying it twice changes
     /// nothing more.
     public static func applyScript(_ spec: RuleSpec, family: IPTablesFamily, installed: Installed) -> String {
+        let spec = effective(spec, installed)
         var lines = ["*mangle", ":\(spec.chain) - [0:0]"]
         lines += chainRules(spec, family: family)
         for hook in Hook.allCases {
             let present = installed.jumpLines[hook] ?? []
-            let wanted = spec.hooks.contains(hook) ? [jump(hook, chain: spec.chain, sampleShift: spec.sampleShift)] : []
+            let wanted = wantedJumps(spec, hook)
             // Without a shift of its own, the spec keeps whatever sampling a running daemon chose.
             let same = spec.sampleShift == nil ? present.map(withoutSampling) == wanted : present == wanted
             guard !same else { continue }
@@ -187,6 +207,7 @@ public enum IptablesRules {
     /// What differs between `installed` and the rules `spec` renders for `family`.
     public static func differences(_ spec: RuleSpec, family: IPTablesFamily, installed: Installed) -> [String] {
         let name = family == .ipv4 ? "ipv4" : "ipv6"
+        let spec = effective(spec, installed)
         let wanted = chainRules(spec, family: family)
         // A daemon's shedding is its own business unless the spec names a shift.
         let installedRules = spec.sampleShift == nil ? installed.chainRules.map(withoutSampling) : installed.chainRules
@@ -203,7 +224,7 @@ public enum IptablesRules {
         for hook in Hook.allCases {
             let saved = installed.jumpLines[hook] ?? []
             let present = spec.sampleShift == nil ? saved.map(withoutSampling) : saved
-            let expected = spec.hooks.contains(hook) ? [jump(hook, chain: spec.chain, sampleShift: spec.sampleShift)] : []
+            let expected = wantedJumps(spec, hook)
             for line in expected where !present.contains(line) { lines.append("\(name): missing jump: \(line)") }
             let surplus = present.filter { !expected.contains($0) } + Array(present.filter(expected.contains).dropFirst())
             for line in surplus { lines.append("\(name): unexpected jump: \(line)") }

@@ -24,6 +24,9 @@ public struct RuleSpec: Sendable, Hashable {
     /// is queued. nil: none is rendered, and verification accepts whatever shift a running daemon chose
     /// (`rules verify` from the command line).
     public var sampleShift: Int? = nil
+    /// The shift that queues nothing: the jumps are taken out, and a marker rule in the chain says why
+    /// (`IptablesRules.sheddingMarker`).
+    public static let shedAll = IptablesRules.maximumSampleShift + 1
     public static let defaultChain = Instance.primary.chain
 
     public init(

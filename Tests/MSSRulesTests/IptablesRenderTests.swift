@@ -98,6 +98,28 @@ struct IptablesRenderTests {
         #expect(IptablesRules.removeScript(chain: "MSSCLAMP", installed: sampled)?.contains("-D FORWARD -m statistic --mode random --probability 0.00195312500 -j MSSCLAMP") == true)
     }
 
+    @Test func sheddingEverythingTakesTheJumpOutAndSaysSoInTheChain() {
+        var all = spec
+        all.sampleShift = RuleSpec.shedAll
+        let rules = IptablesRules.chainRules(all, family: .ipv4)
+        #expect(rules.last == "-A MSSCLAMP -m comment --comment mssclamp-shedding -j RETURN")
+        let plain = IptablesRules.Installed(
+            parsing: "*mangle\n:MSSCLAMP - [0:0]\n-A FORWARD -j MSSCLAMP\n" + IptablesRules.chainRules(spec, family: .ipv4)[0] + "\nCOMMIT\n", chain: "MSSCLAMP")
+        let script = IptablesRules.applyScript(all, family: .ipv4, installed: plain)
+        #expect(script.contains("-D FORWARD -j MSSCLAMP") && !script.contains("-I FORWARD"), "\(script)")
+        let shed = IptablesRules.Installed(parsing: "*mangle\n:MSSCLAMP - [0:0]\n" + rules.joined(separator: "\n") + "\nCOMMIT\n", chain: "MSSCLAMP")
+        #expect(IptablesRules.differences(all, family: .ipv4, installed: shed).isEmpty)
+        // rules verify (no shift of its own) reads the marker: no jump is what it expects.
+        #expect(IptablesRules.differences(spec, family: .ipv4, installed: shed).isEmpty)
+        // Without the marker a missing jump is a difference.
+        #expect(IptablesRules.differences(spec, family: .ipv4, installed: IptablesRules.Installed(
+            parsing: "*mangle\n:MSSCLAMP - [0:0]\n" + rules[0] + "\nCOMMIT\n", chain: "MSSCLAMP")) == ["ipv4: missing jump: -A FORWARD -j MSSCLAMP"])
+        // The daemon's install (every SYN queued) puts the jump back and drops the marker.
+        var everySYN = spec
+        everySYN.sampleShift = 0
+        #expect(IptablesRules.differences(everySYN, family: .ipv4, installed: shed).count == 2)
+    }
+
     @Test func queueRangesAndHooks() {
         #expect(QueueRange(parsing: "3") == QueueRange(first: 3, last: 3))
         #expect(QueueRange(parsing: "0-3")?.queues == [0, 1, 2, 3])
