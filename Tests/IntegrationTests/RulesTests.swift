@@ -52,7 +52,7 @@ struct RulesTests {
         // Every SYN is queued (up to the admission rate): no prefilter on the first MSS option. The queue
         // range names the instance, and so the chain, the liveness list and the admission bucket.
         let queueRule = { (mask: String) in
-            "-A MSSCLAMP-0-1 -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive-0-1 --mask \(mask) --rsource -m hashlimit --hashlimit-upto 10000/sec --hashlimit-burst 50000 --hashlimit-name mssc-0-1 -m comment --comment mssclamp -j NFQUEUE --queue-balance 0:1 --queue-bypass"
+            "-A MSSCLAMP-0-1 -p tcp -m tcp --tcp-flags SYN,RST SYN -m recent --rcheck --seconds 2 --name mssclamp_alive-0-1 --mask \(mask) --rsource -m comment --comment mssclamp -j NFQUEUE --queue-balance 0:1 --queue-bypass"
         }
         let sections = applied.components(separatedBy: "ip6tables-")
         #expect(sections.count == 2 && sections[0].contains(queueRule("0.0.0.0")), "\(applied)")

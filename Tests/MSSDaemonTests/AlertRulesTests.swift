@@ -22,6 +22,7 @@ struct AlertRulesTests {
         #expect(named.count >= 5, "\(named)")
         var counted = Statistics()
         counted.safetyNetClamped = 1
+        counted.queuedShare = 1
         counted.malformed = ["option_length": 1]
         counted.peers = ["rw/a": PeerCounters()]
         counted.autoCeilings = [AutoCeilingReport(peer: "rw/a", template: "rw", address: "10.9.0.2", state: "measured", mss4: 1380, mss6: 1360, pathMTU: 1420, at: 1)]
