@@ -193,9 +193,10 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         let settings = configuration.effective.queue
-        if let rules, rules.hasNet, (settings.rate ?? QueueDefaults.rate) > 0 {
+        let rate = settings.rate ?? QueueDefaults.rate
+        if let rules, rules.hasNet, rate > 0 {
             shedding = LoadShedding(
-                keeper: rules, queues: configuration.queues.queues, instance: configuration.instance, rate: settings.rate ?? QueueDefaults.rate,
+                keeper: rules, queues: configuration.queues.queues, instance: configuration.instance, rate: rate,
                 burst: settings.burst ?? QueueDefaults.burst, logger: logger)
         }
         // The switch's file is opened now, while it still may be (with --user the daemon could not later).

@@ -23,6 +23,7 @@ final class LoadShedding: @unchecked Sendable {
     /// The net's count at the last check while shedding everything (used on the job thread only).
     private var lastNet: (count: UInt64, at: Int64)?
     private let instance: Instance
+    private let rate: Double
     /// The shift in the rules now (0: every SYN queued).
     let shift = Atomic(0)
     /// Times shedding started.
@@ -34,7 +35,9 @@ final class LoadShedding: @unchecked Sendable {
         self.instance = instance
         self.queues = Set(queues)
         self.logger = logger
-        decision = Mutex(OverloadShedder(rate: rate, burst: burst))
+        let shedder = OverloadShedder(rate: rate, burst: burst)
+        self.rate = shedder.rate
+        decision = Mutex(shedder)
     }
 
     func start(now: Int64) {
@@ -74,8 +77,11 @@ final class LoadShedding: @unchecked Sendable {
             }
             return
         }
-        guard let next = decision.withLock({ $0.observe(queued: queued, milliseconds: elapsed) }) else { return }
-        let offered = Double(queued) * Double(1 << previous) * 1000 / Double(max(elapsed, 1))
+        let (change, offered) = decision.withLock { shedder in
+            let offered = shedder.offered(queued: queued, milliseconds: elapsed)
+            return (shedder.observe(offered: offered, milliseconds: elapsed), offered)
+        }
+        guard let next = change else { return }
         inFlight.store(true, ordering: .releasing)
         changes.async { [self] in
             defer { inFlight.store(false, ordering: .releasing) }
@@ -92,7 +98,7 @@ final class LoadShedding: @unchecked Sendable {
             try keeper.setSampleShift(next)
             shift.store(next, ordering: .relaxed)
             if previous == 0 { episodes.add(1, ordering: .relaxed) }
-            let rate = Int(decision.withLock { $0.rate })
+            let rate = Int(self.rate)
             if next == 0 {
                 logger.notice("overload over: \(Int(offered)) SYN/s, every SYN is queued again")
             } else if next == RuleSpec.shedAll {

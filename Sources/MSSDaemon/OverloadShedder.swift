@@ -42,8 +42,12 @@ public struct OverloadShedder: Sendable {
     /// One check: `queued` SYNs entered the queues in the last `milliseconds`. Returns the new shift when
     /// it changes.
     public mutating func observe(queued: UInt64, milliseconds: Int64) -> Int? {
-        let seconds = Double(max(milliseconds, 1)) / 1000
-        return observe(offered: Double(queued) * Double(1 << min(shift, IptablesRules.maximumSampleShift)) / seconds, milliseconds: milliseconds)
+        observe(offered: offered(queued: queued, milliseconds: milliseconds), milliseconds: milliseconds)
+    }
+
+    /// The SYN/s offered when `queued` entered the queues in `milliseconds` at the current shift.
+    public func offered(queued: UInt64, milliseconds: Int64) -> Double {
+        Double(queued) * Double(1 << min(shift, IptablesRules.maximumSampleShift)) * 1000 / Double(max(milliseconds, 1))
     }
 
     /// One check with the offered rate known (while nothing is queued: from the safety net's count).

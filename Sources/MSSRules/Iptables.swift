@@ -209,8 +209,7 @@ public enum IptablesRules {
         let name = family == .ipv4 ? "ipv4" : "ipv6"
         let spec = effective(spec, installed)
         let wanted = chainRules(spec, family: family)
-        // A daemon's shedding is its own business unless the spec names a shift.
-        let installedRules = spec.sampleShift == nil ? installed.chainRules.map(withoutSampling) : installed.chainRules
+        let installedRules = installed.chainRules
         var lines: [String] = []
         if !installed.chainExists {
             lines.append("\(name): chain \(spec.chain) is missing from the mangle table")

@@ -117,7 +117,7 @@ public struct NftPolicy: Sendable, Hashable {
             let match = "meta nfproto \(family.rawValue)"
             let address = family.address
             // Lookups cost time per SYN: a family without unconditional peers skips them (with defaults
-            // only, a SYN takes one jump, to this chain, and is clamped by its last rule).
+            // only, a SYN meets one rule of its family, which clamps it).
             let addressed = !part.mapElements.isEmpty
             if addressed {
                 rules.append("\(match) \(address) saddr vmap @\(family.prefix)peers")
