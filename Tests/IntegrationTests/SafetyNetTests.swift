@@ -73,9 +73,8 @@ struct SafetyNetTests {
             #expect(syn["checksum_ok"] as? Bool == true, "\(trap.options): \(syn)")
         }
         #expect(try lab.checksumErrors(lab.server) == 0)
-        let stats = try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket])
-        let object = try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
-        #expect(object["malformedClamped"] as? Int == 2, "\(stats.output)")
+        let stats = try lab.statistics()
+        #expect(stats["malformedClamped"] as? Int == 2, "\(stats)")
         daemon.stop(signal: SIGTERM)
     }
 
@@ -141,13 +140,13 @@ struct SafetyNetTests {
         let shedByNet = try Self.netClamped(lab) - netBefore
         #expect(shedByNet >= 600, "the net clamped what was shed: \(shedByNet)")
         #expect(daemon.output.contains("overload: about") && daemon.output.contains(logged), "\(daemon.output)")
-        var stats = try JSONSerialization.jsonObject(with: Data(try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket]).output.utf8)) as? [String: Any] ?? [:]
+        var stats = try lab.statistics()
         #expect(stats["sheddingEpisodes"] as? Int ?? 0 >= 1, "\(stats)")
         // Quiet: within a few checks every SYN is queued again and the daemon clamps it.
         var share = 0.0
         for _ in 0..<40 where share != 1 {
             usleep(250_000)
-            stats = try JSONSerialization.jsonObject(with: Data(try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket]).output.utf8)) as? [String: Any] ?? [:]
+            stats = try lab.statistics()
             share = stats["queuedShare"] as? Double ?? 0
         }
         #expect(share == 1, "\(stats)")

@@ -13,11 +13,6 @@ import Testing
     "Self-healing rules, interfaces, unprivileged start",
     .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
 struct SelfHealingTests {
-    static func statistics(_ lab: Lab) throws -> [String: Any] {
-        let stats = try lab.mssclamp(["stats", "--json", "--socket", lab.controlSocket])
-        return try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
-    }
-
     /// Another tool flushes the mangle table, then the whole nf_tables ruleset: each time the daemon puts
     /// its rules (and the net) back within 2 s, says so in one line, and counts it; the next SYN is the
     /// daemon's again.
@@ -38,12 +33,12 @@ struct SelfHealingTests {
         print("rules back \(Int(seconds * 1000)) ms after `\(flush.joined(separator: " "))`")
         #expect(seconds < 5, "took \(seconds) s")
         #expect(daemon.output.components(separatedBy: "rules restored after an outside change").count - 1 == 1, "\(daemon.output)")
-        #expect(try Self.statistics(lab)["rulesRestored"] as? Int == 1)
+        #expect(try lab.statistics()["rulesRestored"] as? Int == 1)
         // The daemon takes SYNs again (the liveness switch reopened): its count moves, the net's does not.
         usleep(1_000_000)
-        let before = try Self.statistics(lab)
+        let before = try lab.statistics()
         #expect(try lab.handshakeMSS() == 1300)
-        let after = try Self.statistics(lab)
+        let after = try lab.statistics()
         let clamped = { (object: [String: Any]) in (object["outcomes"] as? [String: Int])?["clamped"] ?? -1 }
         #expect(clamped(after) > clamped(before), "the daemon did not take the SYN: \(after)")
         #expect(daemon.stop(signal: SIGTERM) == 0)

@@ -40,6 +40,12 @@ public final class Lab: @unchecked Sendable {
     public var controlSocket: String { "/tmp/\(name).sock" }
 
     /// Runs the built `mssclamp` with `arguments` (on the host: the control socket is a file).
+    /// `mssclamp stats --json` of the lab's daemon, parsed.
+    public func statistics() throws -> [String: Any] {
+        let stats = try mssclamp(["stats", "--json", "--socket", controlSocket])
+        return try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
+    }
+
     public func mssclamp(_ arguments: [String]) throws -> CommandResult {
         try Shell.run([BuiltProducts.mssclamp] + arguments, timeout: 30)
     }
