@@ -117,10 +117,11 @@ final class RuleKeeper: Sendable {
             do throws(RuleError) {
                 let policy = installed.net ?? NftPolicy(defaults: Ceilings(ipv4: nil, ipv6: nil), peers: [])
                 _ = try rules.apply(installed.spec, policy: policy)
-                if installed.net != nil { installed.netListing = listing(policy, installed.spec) }
-                current = installed
+                // Counted and said as soon as the rules are back, before the slower re-listing of the net.
                 restored.add(1, ordering: .relaxed)
                 logger.warning("rules restored after an outside change (\(differences.count) difference(s), first: \(first))")
+                if installed.net != nil { installed.netListing = listing(policy, installed.spec) }
+                current = installed
                 return first
             } catch {
                 logger.error("rules changed from outside (\(first)) and cannot be restored: \(error.message)")

@@ -130,7 +130,7 @@ struct HardeningTests {
         #expect(after.status == 0, "\(after.error)")
         let object = try JSONSerialization.jsonObject(with: Data(after.output.utf8)) as? [String: Any] ?? [:]
         #expect((object["workerStalls"] as? Int ?? 0) >= 1, "\(after.output)")
-        #expect(daemon.output.contains("stalled") || daemon.output.contains("did not run"), "\(daemon.output)")
+        #expect(daemon.waitForOutput(timeout: 5) { $0.contains("stalled") || $0.contains("did not run") }, "\(daemon.output)")
         #expect(try lab.handshakeMSS() == 1300)
         daemon.stop(signal: SIGTERM)
     }

@@ -37,7 +37,7 @@ struct MetricsTests {
         #expect(Self.value(after, "mssclamp_policy_version") == 1, "\(after)")
         #expect(after.contains("mssclamp_batch_packets_bucket"), "\(after)")
         #expect(try lab.run(lab.gateway, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9469/nope"]).output == "404")
-        #expect(daemon.output.contains("clamp peer=(default) 192.0.2.2 -> 203.0.113.2 mss 1460 -> 1300"), "\(daemon.output)")
+        #expect(daemon.waitForOutput(timeout: 5) { $0.contains("clamp peer=(default) 192.0.2.2 -> 203.0.113.2 mss 1460 -> 1300") }, "\(daemon.output)")
         #expect(daemon.stop(signal: SIGTERM, timeout: 3) == 0)
     }
 }

@@ -139,7 +139,7 @@ struct SafetyNetTests {
         #expect(result["count"] as? Int == 1200 && result["slow"] as? Int == 0 && result["failed"] as? Int == 0, "\(result)")
         let shedByNet = try Self.netClamped(lab) - netBefore
         #expect(shedByNet >= 600, "the net clamped what was shed: \(shedByNet)")
-        #expect(daemon.output.contains("overload: about") && daemon.output.contains(logged), "\(daemon.output)")
+        #expect(daemon.waitForOutput(timeout: 5) { $0.contains("overload: about") && $0.contains(logged) }, "\(daemon.output)")
         var stats = try lab.statistics()
         #expect(stats["sheddingEpisodes"] as? Int ?? 0 >= 1, "\(stats)")
         // Quiet: within a few checks every SYN is queued again and the daemon clamps it.
@@ -150,7 +150,7 @@ struct SafetyNetTests {
             share = stats["queuedShare"] as? Double ?? 0
         }
         #expect(share == 1, "\(stats)")
-        #expect(daemon.output.contains("overload over"), "\(daemon.output)")
+        #expect(daemon.waitForOutput(timeout: 5) { $0.contains("overload over") }, "\(daemon.output)")
         let save = try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"])
         #expect(save.contains("-A FORWARD -j MSSCLAMP") && !save.contains("statistic"), "\(save)")
         let net = try Self.netClamped(lab)
