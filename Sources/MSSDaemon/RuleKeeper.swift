@@ -105,8 +105,9 @@ final class RuleKeeper: Sendable {
 
     /// Looks for differences between what is installed and what this daemon installed (another tool
     /// flushed the mangle table, reloaded a firewall, ran `nft flush ruleset`), and puts everything back
-    /// atomically. Returns the first difference it repaired, or nil when all was in place.
-    func restoreIfChanged() -> String? {
+    /// atomically. Returns the first difference it repaired, or nil when all was in place. `restored`
+    /// runs as soon as the rules are back in the kernel, before the net is listed again for later checks.
+    func restoreIfChanged(restored onRestored: () -> Void = {}) -> String? {
         current.withLock { (current) -> String? in
             guard var installed = current else { return nil }
             var differences = (try? rules.iptables.verify(installed.spec)) ?? []
@@ -117,7 +118,9 @@ final class RuleKeeper: Sendable {
             do throws(RuleError) {
                 let policy = installed.net ?? NftPolicy(defaults: Ceilings(ipv4: nil, ipv6: nil), peers: [])
                 _ = try rules.apply(installed.spec, policy: policy)
-                // Counted and said as soon as the rules are back, before the slower re-listing of the net.
+                // Acted on, counted and said as soon as the rules are back, before the slower re-listing
+                // of the net (an nft run in a scratch namespace).
+                onRestored()
                 restored.add(1, ordering: .relaxed)
                 logger.warning("rules restored after an outside change (\(differences.count) difference(s), first: \(first))")
                 if installed.net != nil { installed.netListing = listing(policy, installed.spec) }

@@ -35,7 +35,8 @@ final class RuleWatcher: @unchecked Sendable {
         guard due, inFlight.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         lastCheck = now
         checks.async { [self] in
-            if keeper.restoreIfChanged() != nil { listStale.store(true, ordering: .releasing) }
+            // The restore recreated the liveness list: the main loop reopens it on its next turn.
+            _ = keeper.restoreIfChanged { listStale.store(true, ordering: .releasing) }
             inFlight.store(false, ordering: .releasing)
         }
     }

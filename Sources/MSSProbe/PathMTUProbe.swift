@@ -124,9 +124,10 @@ public final class PathMTUProbe {
             var fromLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let count = buffer.withUnsafeMutableBytes { bytes in
                 withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(descriptor, bytes.baseAddress, bytes.count, 0, $0, &fromLength) }
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), $0, &fromLength) }
                 }
             }
+            // Never blocks: the deadline above bounds the wait even if a readable datagram went away.
             guard count > 0 else { continue }
             let sender = Self.text(from)
             if let answer = ipv6 ? parse6(buffer, count, sender) : parse4(buffer, count, sender) { return answer }
