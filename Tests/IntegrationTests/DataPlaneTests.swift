@@ -41,7 +41,7 @@ struct DataPlaneTests {
         #expect(try lab.checksumErrors(lab.server) == 0)
         #expect(try lab.checksumErrors(lab.client) == 0)
 
-        #expect(daemon.stop(signal: SIGTERM, timeout: 2) == 0, "\(daemon.output)")
+        #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0, "\(daemon.output)")
         #expect(daemon.output.contains("rules removed"))
         let clamped = daemon.output.split(separator: "\n").first { $0.contains("  clamped") }
         #expect(clamped.map { !$0.hasSuffix(" 0") } == true, "\(daemon.output)")

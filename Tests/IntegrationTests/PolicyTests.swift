@@ -62,7 +62,7 @@ struct PolicyTests {
         let seen = Dictionary(uniqueKeysWithValues: peers.map { ($0["name"] as? String ?? "", ($0["counters"] as? [String: Any])?["seen"] as? Int ?? -1) })
         // SYN and SYN/ACK of each connection (the SYN/ACK's destination is the client).
         #expect((seen["subnet-a"] ?? 0) >= 4 && (seen["subnet-b"] ?? 0) >= 2, "\(list.output)")
-        #expect(daemon.stop(signal: SIGTERM, timeout: 2) == 0, "\(daemon.output)")
+        #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0, "\(daemon.output)")
     }
 
     @Test func livePeersAndReloadsChangeTheNextConnection() throws {
@@ -128,7 +128,7 @@ struct PolicyTests {
 
         let stats = try lab.mssclamp(["stats", "--json"] + socket)
         #expect(stats.status == 0 && stats.output.contains("\"live-b\""), "\(stats.output)")
-        #expect(daemon.stop(signal: SIGTERM, timeout: 2) == 0, "\(daemon.output)")
+        #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0, "\(daemon.output)")
         #expect(!FileManager.default.fileExists(atPath: lab.controlSocket), "control socket left behind")
     }
 }

@@ -49,7 +49,7 @@ struct PrivilegeTests {
         let mss = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4)
         #expect(mss.maxseg + (mss.timestamps ? 12 : 0) == 1300)
         // And removes its rules on the way out (iptables runs with the ambient CAP_NET_ADMIN).
-        #expect(daemon.stop(signal: SIGTERM, timeout: 3) == 0, "\(daemon.output)")
+        #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0, "\(daemon.output)")
         #expect(daemon.output.contains("rules removed"), "\(daemon.output)")
         let rules = try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"])
         #expect(!rules.contains("MSSCLAMP"), "\(rules)")
@@ -68,7 +68,7 @@ struct PrivilegeTests {
         #expect(fields["CapBnd"] == "0000000000003000", "\(fields)")
         let mss = try lab.serverMSS(from: lab.client, host: Lab.serverIPv4)
         #expect(mss.maxseg + (mss.timestamps ? 12 : 0) == 1300)
-        #expect(daemon.stop(signal: SIGTERM, timeout: 3) == 0, "\(daemon.output)")
+        #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0, "\(daemon.output)")
         #expect(daemon.output.contains("rules removed"), "\(daemon.output)")
         #expect(!(try lab.exec(lab.gateway, ["iptables-legacy-save", "-t", "mangle"])).contains("MSSCLAMP"))
     }

@@ -37,13 +37,16 @@ struct SelfHealingTests {
         #expect(daemon.waitForOutput(timeout: 10) { $0.contains(restoredLine) }, "\(daemon.output)")
         #expect(daemon.output.components(separatedBy: restoredLine).count - 1 == 1, "\(daemon.output)")
         #expect(try lab.statistics()["rulesRestored"] as? Int == 1)
-        // The daemon takes SYNs again (the liveness switch reopened): its count moves, the net's does not.
-        usleep(1_000_000)
-        let before = try lab.statistics()
-        #expect(try lab.handshakeMSS() == 1300)
-        let after = try lab.statistics()
-        let clamped = { (object: [String: Any]) in (object["outcomes"] as? [String: Int])?["clamped"] ?? -1 }
-        #expect(clamped(after) > clamped(before), "the daemon did not take the SYN: \(after)")
+        // The daemon takes SYNs again once the liveness switch reopens (its next turns after the restore):
+        // a handshake then moves the daemon's count. Until then the net clamps, so every SYN is at 1300.
+        let clamped = { (lab: Lab) throws -> Int in (try lab.statistics()["outcomes"] as? [String: Int])?["clamped"] ?? -1 }
+        let taken = try eventually(timeout: 10) {
+            let before = try clamped(lab)
+            #expect(try lab.handshakeMSS() == 1300)
+            // The worker publishes its counts just after the verdict.
+            return try eventually(timeout: 2) { try clamped(lab) > before }
+        }
+        #expect(taken, "the daemon did not take SYNs again: \((try? lab.statistics()) ?? [:])")
         #expect(daemon.stop(signal: SIGTERM) == 0)
     }
 

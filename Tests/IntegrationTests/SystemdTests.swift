@@ -52,8 +52,13 @@ struct SystemdTests {
         try sandbox.run(["sh", "-c", "printf '\\n[[peer]]\\nname = \"reloaded\"\\nmatch = [\"192.0.2.0/24\"]\\nmss = 1234\\n' >> /etc/mssclamp/mssclamp.toml"])
         let reload = try sandbox.run(["systemctl", "reload", "mssclamp"])
         #expect(reload.status == 0, "\(reload.error)")
-        let peers = try sandbox.run(["mssclamp", "peer", "list"])
-        #expect(peers.output.contains("reloaded"), "\(peers.output) \(peers.error)")
+        // ExecReload sends SIGHUP: `systemctl reload` returns before the daemon has reread the file.
+        var peers = try sandbox.run(["mssclamp", "peer", "list"])
+        let reloaded = try eventually(timeout: 10) {
+            peers = try sandbox.run(["mssclamp", "peer", "list"])
+            return peers.output.contains("reloaded")
+        }
+        #expect(reloaded, "\(peers.output) \(peers.error)")
 
         // SIGSTOP: no more watchdog pings, so systemd kills and restarts the daemon.
         let stopped = try sandbox.show("MainPID")

@@ -149,8 +149,13 @@ public final class Capture: @unchecked Sendable {
         }
     }
 
-    /// Stops the capture and returns `tcpdump -nn -vv -r` of it.
-    public func stop() throws -> String {
+    /// Stops the capture and returns `tcpdump -nn -vv -r` of it. With `until`, first waits (at most
+    /// `timeout`) until the text of what was written so far satisfies it: packets sent without waiting
+    /// for an answer may still be on their way through a queue when the sender returns.
+    public func stop(until condition: ((String) -> Bool)? = nil, timeout: TimeInterval = 10) throws -> String {
+        if let condition {
+            _ = eventually(timeout: timeout) { condition((try? Shell.check(["tcpdump", "-nn", "-vv", "-r", file.path])) ?? "") }
+        }
         usleep(200_000)  // let the last packets reach the file
         process.stop(signal: SIGINT)
         return try Shell.check(["tcpdump", "-nn", "-vv", "-r", file.path])
