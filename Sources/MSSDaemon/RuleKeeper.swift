@@ -105,16 +105,16 @@ final class RuleKeeper: Sendable {
 
     /// Looks for differences between what is installed and what this daemon installed (another tool
     /// flushed the mangle table, reloaded a firewall, ran `nft flush ruleset`), and puts everything back
-    /// atomically. Returns the first difference it repaired, or nil when all was in place. `restored`
-    /// runs as soon as the rules are back in the kernel, before the net is listed again for later checks.
-    func restoreIfChanged(restored onRestored: () -> Void = {}) -> String? {
-        current.withLock { (current) -> String? in
-            guard var installed = current else { return nil }
+    /// atomically. `restored` runs as soon as the rules are back in the kernel, before the net is listed
+    /// again for later checks.
+    func restoreIfChanged(restored onRestored: () -> Void) {
+        current.withLock { current in
+            guard var installed = current else { return }
             var differences = (try? rules.iptables.verify(installed.spec)) ?? []
             if let expected = installed.netListing {
                 differences += ((try? rules.net.differences(fromCanonical: expected)) ?? []).map { "safety net: \($0)" }
             }
-            guard let first = differences.first else { return nil }
+            guard let first = differences.first else { return }
             do throws(RuleError) {
                 let policy = installed.net ?? NftPolicy(defaults: Ceilings(ipv4: nil, ipv6: nil), peers: [])
                 _ = try rules.apply(installed.spec, policy: policy)
@@ -125,10 +125,8 @@ final class RuleKeeper: Sendable {
                 logger.warning("rules restored after an outside change (\(differences.count) difference(s), first: \(first))")
                 if installed.net != nil { installed.netListing = listing(policy, installed.spec) }
                 current = installed
-                return first
             } catch {
                 logger.error("rules changed from outside (\(first)) and cannot be restored: \(error.message)")
-                return nil
             }
         }
     }

@@ -36,7 +36,7 @@ final class RuleWatcher: @unchecked Sendable {
         lastCheck = now
         checks.async { [self] in
             // The restore recreated the liveness list: the main loop reopens it on its next turn.
-            _ = keeper.restoreIfChanged { listStale.store(true, ordering: .releasing) }
+            keeper.restoreIfChanged { listStale.store(true, ordering: .releasing) }
             inFlight.store(false, ordering: .releasing)
         }
     }

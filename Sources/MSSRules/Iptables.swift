@@ -99,6 +99,13 @@ public enum IptablesRules {
         spec.hooks.contains(hook) && spec.sampleShift != RuleSpec.shedAll ? [jump(hook, chain: spec.chain, sampleShift: spec.sampleShift)] : []
     }
 
+    /// A hook's installed jumps as `spec` compares them with its own: a spec without a shift of its own
+    /// (the command line's) keeps whatever sampling a running daemon chose, so it compares them without.
+    static func comparedJumps(_ spec: RuleSpec, _ installed: Installed, _ hook: Hook) -> [String] {
+        let saved = installed.jumpLines[hook] ?? []
+        return spec.sampleShift == nil ? saved.map(withoutSampling) : saved
+    }
+
     /// The largest sampling shift rendered (1 SYN in 2048 queued): 2^-11 prints exactly with iptables'
     /// 11 decimals, so verification compares the same text.
     public static let maximumSampleShift = 11
@@ -192,12 +199,9 @@ public enum IptablesRules {
         var lines = ["*mangle", ":\(spec.chain) - [0:0]"]
         lines += chainRules(spec, family: family)
         for hook in Hook.allCases {
-            let present = installed.jumpLines[hook] ?? []
             let wanted = wantedJumps(spec, hook)
-            // Without a shift of its own, the spec keeps whatever sampling a running daemon chose.
-            let same = spec.sampleShift == nil ? present.map(withoutSampling) == wanted : present == wanted
-            guard !same else { continue }
-            lines += present.map(deletion)
+            guard comparedJumps(spec, installed, hook) != wanted else { continue }
+            lines += (installed.jumpLines[hook] ?? []).map(deletion)
             lines += wanted.map { "-I \(hook.chain) 1" + $0.dropFirst(3 + hook.chain.count) }
         }
         lines.append("COMMIT")
@@ -221,8 +225,7 @@ public enum IptablesRules {
             }
         }
         for hook in Hook.allCases {
-            let saved = installed.jumpLines[hook] ?? []
-            let present = spec.sampleShift == nil ? saved.map(withoutSampling) : saved
+            let present = comparedJumps(spec, installed, hook)
             let expected = wantedJumps(spec, hook)
             for line in expected where !present.contains(line) { lines.append("\(name): missing jump: \(line)") }
             let surplus = present.filter { !expected.contains($0) } + Array(present.filter(expected.contains).dropFirst())
