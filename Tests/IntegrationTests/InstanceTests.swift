@@ -13,12 +13,6 @@ import Testing
     "Several instances on one host",
     .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
 struct InstanceTests {
-    static func clamped(_ lab: Lab, socket: String) throws -> Int {
-        let stats = try lab.mssclamp(["stats", "--json", "--socket", socket])
-        let object = try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
-        return (object["outcomes"] as? [String: Int])?["clamped"] ?? -1
-    }
-
     /// Whether the rules of the instance of `queue` are exactly as `rules apply` would make them.
     static func verified(_ lab: Lab, mss: Int, queue: Int) throws -> Bool {
         try lab.run(lab.gateway, [BuiltProducts.mssclamp, "rules", "verify", "--mss", String(mss), "--queue", String(queue)]).status == 0
@@ -59,15 +53,15 @@ struct InstanceTests {
         #expect(prober.stop() == 69, "\(prober.output)")
         #expect(prober.output.contains("in use by another mssclamp"), "\(prober.output)")
         #expect(first?.isRunning == true)
-        #expect(try Self.clamped(lab, socket: lab.controlSocket) >= 0)
+        #expect(try lab.daemonClamped(socket: lab.controlSocket) >= 0)
 
         // Stop instance 0: instance 1's rules stay as they were, and its daemon takes the next SYN.
         #expect(first?.stop(signal: SIGTERM) == 0, "\(first?.output ?? "")")
         first = nil
         #expect(try Self.verified(lab, mss: 1250, queue: 1))
-        let before = try Self.clamped(lab, socket: socketB)
+        let before = try lab.daemonClamped(socket: socketB)
         #expect(try lab.handshakeMSS() == 1250)
-        #expect(try eventually(timeout: 5) { try Self.clamped(lab, socket: socketB) > before }, "instance 1 did not take the SYN")
+        #expect(try eventually(timeout: 5) { try lab.daemonClamped(socket: socketB) > before }, "instance 1 did not take the SYN")
 
         // Start instance 0 again, stop instance 1: instance 0 clamps alone. Instance 1's net stays after
         // its stop (as a single instance's does), so it is removed by name, which leaves instance 0 intact.
@@ -77,9 +71,9 @@ struct InstanceTests {
         try lab.exec(lab.gateway, [BuiltProducts.mssclamp, "rules", "remove", "--instance", "1"])
         #expect(!(try lab.exec(lab.gateway, ["nft", "list", "tables"])).contains("mssclamp_net_1"))
         #expect(try Self.verified(lab, mss: 1300, queue: 0))
-        let beforeAgain = try Self.clamped(lab, socket: lab.controlSocket)
+        let beforeAgain = try lab.daemonClamped(socket: lab.controlSocket)
         #expect(try lab.handshakeMSS() == 1300)
-        #expect(try eventually(timeout: 5) { try Self.clamped(lab, socket: lab.controlSocket) > beforeAgain }, "instance 0 did not take the SYN")
+        #expect(try eventually(timeout: 5) { try lab.daemonClamped(socket: lab.controlSocket) > beforeAgain }, "instance 0 did not take the SYN")
         #expect(again.stop(signal: SIGTERM) == 0, "\(again.output)")
     }
 }

@@ -147,13 +147,11 @@ struct SafetyNetTests {
         var stats = try lab.statistics()
         #expect(stats["sheddingEpisodes"] as? Int ?? 0 >= 1, "\(stats)")
         // Quiet: within a few checks every SYN is queued again and the daemon clamps it.
-        var share = 0.0
-        for _ in 0..<40 where share != 1 {
-            usleep(250_000)
+        let queuedAgain = try eventually(timeout: 10) {
             stats = try lab.statistics()
-            share = stats["queuedShare"] as? Double ?? 0
+            return stats["queuedShare"] as? Double == 1
         }
-        #expect(share == 1, "\(stats)")
+        #expect(queuedAgain, "\(stats)")
         #expect(daemon.waitForOutput(timeout: 5) { $0.contains("overload over") }, "\(daemon.output)")
         let save = try lab.exec(lab.gateway, ["iptables-save", "-t", "mangle"])
         #expect(save.contains("-A FORWARD -j MSSCLAMP") && !save.contains("statistic"), "\(save)")

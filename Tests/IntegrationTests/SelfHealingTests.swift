@@ -39,12 +39,11 @@ struct SelfHealingTests {
         #expect(try lab.statistics()["rulesRestored"] as? Int == 1)
         // The daemon takes SYNs again once the liveness switch reopens (its next turns after the restore):
         // a handshake then moves the daemon's count. Until then the net clamps, so every SYN is at 1300.
-        let clamped = { (lab: Lab) throws -> Int in (try lab.statistics()["outcomes"] as? [String: Int])?["clamped"] ?? -1 }
         let taken = try eventually(timeout: 10) {
-            let before = try clamped(lab)
+            let before = try lab.daemonClamped()
             #expect(try lab.handshakeMSS() == 1300)
             // The worker publishes its counts just after the verdict.
-            return try eventually(timeout: 2) { try clamped(lab) > before }
+            return try eventually(timeout: 2) { try lab.daemonClamped() > before }
         }
         #expect(taken, "the daemon did not take SYNs again: \((try? lab.statistics()) ?? [:])")
         #expect(daemon.stop(signal: SIGTERM) == 0)

@@ -39,13 +39,18 @@ public final class Lab: @unchecked Sendable {
     /// The control socket `startDaemon` gives the daemon.
     public var controlSocket: String { "/tmp/\(name).sock" }
 
-    /// Runs the built `mssclamp` with `arguments` (on the host: the control socket is a file).
-    /// `mssclamp stats --json` of the lab's daemon, parsed.
-    public func statistics() throws -> [String: Any] {
-        let stats = try mssclamp(["stats", "--json", "--socket", controlSocket])
+    /// `mssclamp stats --json` of the lab's daemon (or the one at `socket`), parsed.
+    public func statistics(socket: String? = nil) throws -> [String: Any] {
+        let stats = try mssclamp(["stats", "--json", "--socket", socket ?? controlSocket])
         return try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any] ?? [:]
     }
 
+    /// How many packets the daemon (at `socket`, else the lab's) has clamped; -1 when it does not say.
+    public func daemonClamped(socket: String? = nil) throws -> Int {
+        (try statistics(socket: socket)["outcomes"] as? [String: Int])?["clamped"] ?? -1
+    }
+
+    /// Runs the built `mssclamp` with `arguments` (on the host: the control socket is a file).
     public func mssclamp(_ arguments: [String]) throws -> CommandResult {
         try Shell.run([BuiltProducts.mssclamp] + arguments, timeout: 30)
     }
@@ -154,12 +159,15 @@ public final class Capture: @unchecked Sendable {
     /// for an answer may still be on their way through a queue when the sender returns.
     public func stop(until condition: ((String) -> Bool)? = nil, timeout: TimeInterval = 10) throws -> String {
         if let condition {
-            _ = eventually(timeout: timeout) { condition((try? Shell.check(["tcpdump", "-nn", "-vv", "-r", file.path])) ?? "") }
+            _ = eventually(timeout: timeout) { condition((try? text()) ?? "") }
         }
         usleep(200_000)  // let the last packets reach the file
         process.stop(signal: SIGINT)
-        return try Shell.check(["tcpdump", "-nn", "-vv", "-r", file.path])
+        return try text()
     }
+
+    /// `tcpdump -nn -vv -r` of what the capture has written.
+    private func text() throws -> String { try Shell.check(["tcpdump", "-nn", "-vv", "-r", file.path]) }
 }
 
 /// Lines of a tcpdump text that show a segment with exactly these flags ("S" or "S.").
