@@ -12,6 +12,8 @@ public struct ControlRequest: Codable, Sendable {
         case peerSave = "peer-save"
         case stats
         case reload
+        /// The safety net the daemon's policy renders (live and learned peers included), for `rules verify`.
+        case netScript = "net-script"
         /// learn-address: a VPN's hook reports a client address (the control group may send this).
         case learn
     }

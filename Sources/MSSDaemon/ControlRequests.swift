@@ -9,13 +9,13 @@ struct ControlRequests: Sendable {
     let fullStatistics: @Sendable () -> Statistics
     let report: @Sendable (Statistics) -> String
     /// learn-address (nil: no templates can take it).
-    var learn: (@Sendable (ControlRequest) -> ControlResponse)?
+    var learn: (@Sendable (ControlRequest, ControlRole) -> ControlResponse)?
 
     /// Peers per `peer list` page when the client does not say.
     static let defaultPageSize = 1000
     static let maximumPageSize = 10_000
 
-    func handle(_ request: ControlRequest) -> ControlResponse {
+    func handle(_ request: ControlRequest, role: ControlRole = .root) -> ControlResponse {
         switch request.command {
         case .reload:
             return changes.reload(allowEmpty: request.allowEmpty ?? false)
@@ -29,9 +29,12 @@ struct ControlRequests: Sendable {
             return changes.save()
         case .peerList:
             return peerList(offset: request.offset ?? 0, limit: request.limit ?? Self.defaultPageSize)
+        case .netScript:
+            guard let script = changes.netScript() else { return ControlResponse(ok: false, error: "this daemon keeps no rules (started without --install-rules)") }
+            return ControlResponse(ok: true, message: script)
         case .learn:
             guard let learn else { return ControlResponse(ok: false, error: "this daemon takes no learned addresses") }
-            return learn(request)
+            return learn(request, role)
         case .stats:
             let statistics = fullStatistics()
             var response = ControlResponse(ok: true, message: report(statistics))

@@ -130,11 +130,22 @@ final class PolicyChanges: @unchecked Sendable {
         _ = afterChange(snapshot)
     }
 
-    /// Keeps the rules in step with the policy; returns what it did, for the answer.
+    /// Keeps the rules in step with the policy; returns what it did, for the answer. The policy in force
+    /// now is what the kernel gets, whichever change called: changes published together by several
+    /// threads end in one kernel update, and none can put back an older policy over a newer one.
     private func afterChange(_ snapshot: PolicySnapshot) -> [String] {
         warnMissingInterfaces(snapshot)
         guard let rules else { return [] }
-        return rules.update(to: ruleSpec(snapshot), policy: NftPolicy(snapshot: snapshot))
+        let latest = policy.store.snapshot
+        return rules.update(to: ruleSpec(latest), policy: NftPolicy(snapshot: latest), version: latest.version)
+    }
+
+    /// The safety net's script for the policy in force (what `rules verify` compares the kernel with
+    /// while the daemon runs: its live and learned peers included); nil without `--install-rules`.
+    func netScript() -> String? {
+        guard let rules else { return nil }
+        let snapshot = policy.store.snapshot
+        return SafetyNet.script(NftPolicy(snapshot: snapshot), hooks: ruleSpec(snapshot).hooks, instance: rules.rules.instance)
     }
 
     func warnMissingInterfaces(_ snapshot: PolicySnapshot) {

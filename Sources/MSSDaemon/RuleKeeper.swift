@@ -15,8 +15,11 @@ final class RuleKeeper: Sendable {
         var spec: RuleSpec
         /// The net in force, nil when it could not be installed.
         var net: NftPolicy?
-        /// nft's own listing of that net, for the watcher (made once per net).
+        /// nft's own listing of that net as the kernel holds it right after this daemon wrote it, for the
+        /// watcher: read back with `nft list`, which needs nothing but CAP_NET_ADMIN.
         var netListing: String?
+        /// The policy version the rules and the net follow: an update for an older one is stale.
+        var version: UInt64
     }
 
     /// Times the rules were found changed by someone else and put back.
@@ -34,7 +37,7 @@ final class RuleKeeper: Sendable {
     /// Installs the net and the NFQUEUE rules (at start, after the queues are bound and the workers run).
     /// - Returns: whether the safety net is in place.
     @discardableResult
-    func install(_ spec: RuleSpec, policy: NftPolicy) throws(RuleError) -> Bool {
+    func install(_ spec: RuleSpec, policy: NftPolicy, version: UInt64) throws(RuleError) -> Bool {
         try current.withLock { (current) throws(RuleError) -> Bool in
             // Every SYN queued until the daemon sheds; verification compares the exact sampling.
             var spec = spec
@@ -42,15 +45,18 @@ final class RuleKeeper: Sendable {
             let notes = try rules.apply(spec, policy: policy)
             for note in notes { logger.warning("\(note)") }
             let net = spec.safetyNet && notes.isEmpty
-            current = Installed(spec: spec, net: net ? policy : nil, netListing: net ? listing(policy, spec) : nil)
+            current = Installed(spec: spec, net: net ? policy : nil, netListing: net ? listing() : nil, version: version)
             return net
         }
     }
 
-    /// Brings the rules in line with a changed policy; returns lines for the log and the answer.
-    func update(to spec: RuleSpec, policy: NftPolicy) -> [String] {
+    /// Brings the rules in line with the policy of `version`; returns lines for the log and the answer.
+    /// Changes published at once by several threads may arrive here in any order: one older than what is
+    /// installed changes nothing (the newer policy it preceded is in force already).
+    func update(to spec: RuleSpec, policy: NftPolicy, version: UInt64) -> [String] {
         current.withLock { (current) -> [String] in
-            guard var installed = current else { return [] }
+            guard var installed = current, version > installed.version else { return [] }
+            installed.version = version
             // The policy changes the ceilings; the shedding stays as it is.
             var spec = spec
             spec.sampleShift = installed.spec.sampleShift
@@ -68,7 +74,7 @@ final class RuleKeeper: Sendable {
                 do throws(RuleError) {
                     try rules.updateNet(from: installed.net, to: policy, hooks: spec.hooks)
                     installed.net = policy
-                    installed.netListing = listing(policy, spec)
+                    installed.netListing = listing()
                     lines.append("safety net updated: \(policy.values.count) ceiling(s)")
                 } catch {
                     lines.append("cannot update the safety net: \(error.message); it keeps the previous policy")
@@ -82,10 +88,11 @@ final class RuleKeeper: Sendable {
         }
     }
 
-    /// nft's listing of the net for `policy`, or nil when nft cannot make it (the watcher then skips the
-    /// net).
-    private func listing(_ policy: NftPolicy, _ spec: RuleSpec) -> String? {
-        try? rules.net.canonical(SafetyNet.script(policy, hooks: spec.hooks, instance: rules.instance))
+    /// The net as the kernel lists it now, just after this daemon wrote it: what later checks compare
+    /// with. Read with `nft list` (no namespace of its own, so no capability the daemon dropped); nil
+    /// when nft cannot list it (someone deleted it again in between), and the next check restores it.
+    private func listing() -> String? {
+        (try? rules.net.installedListing()) ?? nil
     }
 
     /// Queues 1 SYN in 2^shift from now on (`LoadShedding`; 0: every SYN).
@@ -113,6 +120,9 @@ final class RuleKeeper: Sendable {
             var differences = (try? rules.iptables.verify(installed.spec)) ?? []
             if let expected = installed.netListing {
                 differences += ((try? rules.net.differences(fromCanonical: expected)) ?? []).map { "safety net: \($0)" }
+            } else if installed.net != nil {
+                // Taken away again between the last write and its listing: write it again, list it again.
+                differences.append("safety net: not listed since it was last written (table inet \(rules.net.table) taken away meanwhile?)")
             }
             guard let first = differences.first else { return }
             do throws(RuleError) {
@@ -123,7 +133,7 @@ final class RuleKeeper: Sendable {
                 onRestored()
                 restored.add(1, ordering: .relaxed)
                 logger.warning("rules restored after an outside change (\(differences.count) difference(s), first: \(first))")
-                if installed.net != nil { installed.netListing = listing(policy, installed.spec) }
+                if installed.net != nil { installed.netListing = listing() }
                 current = installed
             } catch {
                 logger.error("rules changed from outside (\(first)) and cannot be restored: \(error.message)")

@@ -31,8 +31,12 @@ final class RuleWatcher: @unchecked Sendable {
     /// Called by the main loop on each turn: starts a check when one is due and none is running.
     func tick(now: Int64) {
         guard let checks else { return }
-        let due = dirty.exchange(false, ordering: .acquiringAndReleasing) || now - lastCheck >= interval
-        guard due, inFlight.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        // A change noticed while a check runs stays noticed: the flag is taken only by a check that
+        // starts, so an outside deletion during a restore is restored too, not left to the periodic check.
+        guard dirty.load(ordering: .acquiring) || now - lastCheck >= interval,
+            inFlight.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        dirty.store(false, ordering: .releasing)
         lastCheck = now
         checks.async { [self] in
             // The restore recreated the liveness list: the main loop reopens it on its next turn.

@@ -219,8 +219,11 @@ public struct NftPolicy: Sendable, Hashable {
         // The same rules name the same sets, so only elements differ.
         guard policyRules(counter: counter) == old.policyRules(counter: counter) else { return nil }
         var lines: [String] = []
+        // A new ceiling's chain is declared, emptied and filled: one rule, however often the value came
+        // and went (a chain left by an interrupted update is refilled, never added to).
         for value in values.subtracting(old.values).sorted() {
             lines.append("add chain inet \(table) clamp_\(value)")
+            lines.append("flush chain inet \(table) clamp_\(value)")
             lines.append("add rule inet \(table) clamp_\(value) " + Self.clampRule(value, counter: counter))
         }
         for family in [IPFamilyName.ipv4, .ipv6] {
@@ -240,6 +243,11 @@ public struct NftPolicy: Sendable, Hashable {
                     lines.append("add element inet \(table) p\(peer.index)_\(family.prefix)owned { " + owned.joined(separator: ", ") + " }")
                 }
             }
+        }
+        // Chains of ceilings no element jumps to any more go, after the maps that named them were
+        // refilled: the table holds exactly what a fresh rendering of this policy holds.
+        for value in old.values.subtracting(values).sorted() {
+            lines.append("delete chain inet \(table) clamp_\(value)")
         }
         return lines.joined(separator: "\n") + "\n"
     }

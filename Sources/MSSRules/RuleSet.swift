@@ -85,9 +85,15 @@ public struct RuleSet: Sendable {
 
     /// What differs from `spec` and `policy`: the NFQUEUE rules, then the net.
     public func verify(_ spec: RuleSpec, policy: NftPolicy) throws(RuleError) -> [String] {
+        try verify(spec, netScript: SafetyNet.script(policy, hooks: spec.hooks, instance: instance))
+    }
+
+    /// The same, with the net's script given (a running daemon's, which knows its live and learned
+    /// peers).
+    public func verify(_ spec: RuleSpec, netScript: String) throws(RuleError) -> [String] {
         var differences = try iptables.verify(spec)
         if spec.safetyNet {
-            differences += try net.verify(SafetyNet.script(policy, hooks: spec.hooks, instance: instance)).map { "safety net: \($0)" }
+            differences += try net.verify(netScript).map { "safety net: \($0)" }
         }
         return differences
     }
