@@ -25,7 +25,7 @@ spec = importlib.util.spec_from_file_location("bench_queue", os.path.join(here, 
 bq = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bq)
 
-SOCKET = "/tmp/mssclamp-soak.sock"
+SOCKET = "/run/mssclamp-soak/control.sock"  # a directory of its own: the daemon refuses /tmp
 
 
 def rss_kb(pid):

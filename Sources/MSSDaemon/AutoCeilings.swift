@@ -30,6 +30,8 @@ final class AutoCeilings: @unchecked Sendable {
         var fallbackSource: String
         /// A WireGuard peer: unreachable until its first handshake gives it an endpoint.
         var needsEndpoint = false
+        /// Why the address must not be probed (`PeerSources.probeRefusal`): the peer keeps its fallback.
+        var unmeasurable: String?
 
         var reachable: Bool { !needsEndpoint || endpoint != nil }
     }
@@ -79,6 +81,11 @@ final class AutoCeilings: @unchecked Sendable {
     func track(_ target: Target) -> (ceilings: Ceilings, note: String) {
         entries.withLock { entries in
             let now = monotonicMilliseconds()
+            if let refusal = target.unmeasurable {
+                let entry = Entry(target: target, state: .unavailable("not probed: \(refusal)"), ceilings: target.fallback, due: .max)
+                entries[target.peer] = entry
+                return (entry.ceilings, Self.note(entry))
+            }
             if var entry = entries[target.peer] {
                 let moved = entry.target.address != target.address || entry.target.endpoint != target.endpoint
                 let fallbackChanged = entry.target.fallback != target.fallback
@@ -145,12 +152,25 @@ final class AutoCeilings: @unchecked Sendable {
         thread = nil
     }
 
+    /// The shortest time between two sweeps toward one address.
+    static let minimumGap: Int64 = 10_000
+    /// When each address was last swept (the measuring thread's alone).
+    private var lastSweep: [String: Int64] = [:]
+
     private func run(_ sockets: EchoSockets) {
         var identifier = UInt16(truncatingIfNeeded: getpid() &* 31)
         while !stopping.load(ordering: .relaxed) {
             let now = monotonicMilliseconds()
             let due = entries.withLock { entries in
                 entries.values.filter { $0.due <= now }.min { $0.due < $1.due }?.target
+            }
+            // One sweep per address per `minimumGap`, whatever asks for it (a roam, "too big", a client
+            // learned again and again): the probes are never a flood toward anyone.
+            if let target = due, let last = lastSweep[target.address], now - last < Self.minimumGap {
+                entries.withLock { entries in
+                    if entries[target.peer]?.target == target { entries[target.peer]?.due = last + Self.minimumGap }
+                }
+                continue
             }
             guard let target = due else {
                 // Nothing due: listen for "too big" reports about the peers' endpoints for a moment.
@@ -159,6 +179,8 @@ final class AutoCeilings: @unchecked Sendable {
                 continue
             }
             identifier &+= 7
+            if lastSweep.count > 4096 { lastSweep = lastSweep.filter { now - $0.value < Self.minimumGap } }
+            lastSweep[target.address] = now
             var sweep = EchoSweep(sockets: sockets, identifier: identifier)
             let ipv6 = target.address.contains(":")
             let result = sweep.run(target: target.address, minimum: ipv6 ? 1280 : 576, maximum: 65535)

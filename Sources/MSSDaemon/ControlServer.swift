@@ -6,14 +6,14 @@ import MSSPolicy
     import Glibc
 #endif
 
-/// The control socket's server: a Unix stream socket, root-only (its directory 0700, the socket 0600,
-/// and the peer's uid checked with SO_PEERCRED), served by a `RequestServer`: clients are handled
-/// concurrently, each with deadlines and a size limit, so none can stall or end the daemon.
+/// The control socket's server: a Unix stream socket in a directory only root can write to (its
+/// directory 0700, the socket 0600), served by a `RequestServer`: clients are handled concurrently,
+/// each with deadlines and a size limit, so none can stall or end the daemon. Who may do what is
+/// `ControlRole`'s: root everything, the `[control] group` learn-address only.
 ///
-/// With a group (`[control] group`), the directory is 0750 and the socket 0660, both of that group, and
-/// a client whose group (SO_PEERCRED's gid) it is may send `learn` requests only: a VPN daemon that runs
-/// as nobody/nogroup reports its clients' addresses, and can do nothing else. Never world-accessible. A
-/// directory others may write to (/tmp, sticky or world-writable) is left as it is, never given away.
+/// With a group, the directory is 0750 and the socket 0660, both of that group. Never world-accessible.
+/// A directory others may write to (/tmp, a sticky or group-writable one) is refused: whoever can write
+/// there could plant the learned-peers file or a socket of their own.
 final class ControlServer: @unchecked Sendable {
     let path: String
     private let server: RequestServer
@@ -23,7 +23,7 @@ final class ControlServer: @unchecked Sendable {
 
     /// Creates the directory (0700) and binds the socket (0600). A socket file left by a dead daemon is
     /// replaced; one a running daemon answers on is not.
-    init(path: String, group: String? = nil, handler: @escaping @Sendable (ControlRequest) -> ControlResponse) throws(ControlError) {
+    init(path: String, group: String? = nil, handler: @escaping @Sendable (ControlRequest, ControlRole) -> ControlResponse) throws(ControlError) {
         var found: gid_t?
         if let group {
             guard let entry = getgrnam(group) else {
@@ -35,16 +35,20 @@ final class ControlServer: @unchecked Sendable {
         self.path = path
         let directory = (path as NSString).deletingLastPathComponent
         var info = stat()
-        var shared = false
+        var dedicated = false
         if stat(directory, &info) != 0 {
+            dedicated = true
             guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
                 throw ControlError(description: "cannot create \(directory): \(String(cString: strerror(errno)))", exitCode: 73)
             }
-        } else if info.st_mode & S_IFMT != S_IFDIR {
-            throw ControlError(description: "cannot use \(path): \(directory) is not a directory", exitCode: 73)
         } else {
-            // A directory everyone may write to (/tmp) is not ours to hand to a group.
-            shared = info.st_mode & (S_ISVTX | S_IWOTH) != 0
+            // A directory of its own (nothing for others in it), not a shared one such as /run.
+            dedicated = info.st_mode & 0o007 == 0
+        }
+        if let refusal = PrivateDirectory.refusal(directory) {
+            throw ControlError(
+                description: "refusing control socket \(path): \(refusal); put it in a directory only root can write to (the default is \(PolicyConfiguration.defaultControlSocket))",
+                exitCode: 73)
         }
         if lstat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFSOCK else {
@@ -74,7 +78,7 @@ final class ControlServer: @unchecked Sendable {
         }
         if let groupID {
             // The directory and the socket become the group's; others still get nothing.
-            if !shared {
+            if dedicated {
                 chown(directory, 0, groupID)
                 chmod(directory, 0o750)
             }
@@ -96,21 +100,20 @@ final class ControlServer: @unchecked Sendable {
                     var uid: UInt32 = 0
                     var gid: UInt32 = 0
                     guard CMSSClampShim_peer_credentials(client, &uid, &gid) == 0 else { return ClientCredentials() }
-                    return ClientCredentials(uid: uid, gid: gid)
+                    return ClientCredentials(uid: uid, gid: gid, groups: peerGroups(client))
                 },
                 handler: { request, client in
-                    let owner = client.uid.map { $0 == 0 || $0 == geteuid() } ?? false
-                    let member = groupID != nil && client.gid == groupID
-                    guard owner || member else {
-                        return Self.encode(ControlResponse(ok: false, error: "the control socket is root-only"))
+                    let role = ControlRole(client, group: groupID)
+                    if role == .none, let refusal = role.refusal(.stats) {
+                        return Self.encode(ControlResponse(ok: false, error: refusal))
                     }
                     guard let decoded = try? JSONDecoder().decode(ControlRequest.self, from: Data(request)) else {
                         return Self.encode(ControlResponse(ok: false, error: "unreadable request"))
                     }
-                    guard owner || decoded.command == .learn else {
-                        return Self.encode(ControlResponse(ok: false, error: "the control group may send learn-address requests only"))
+                    if let refusal = role.refusal(decoded.command) {
+                        return Self.encode(ControlResponse(ok: false, error: refusal))
                     }
-                    return Self.encode(handler(decoded))
+                    return Self.encode(handler(decoded, role))
                 })
         } catch {
             close(fd)

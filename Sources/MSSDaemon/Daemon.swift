@@ -155,9 +155,9 @@ public final class Daemon: @unchecked Sendable {
             var requests = ControlRequests(
                 changes: changes, statistics: { [unowned self] in statistics },
                 fullStatistics: { [unowned self] in fullStatistics }, report: { [unowned self] in renderedReport($0) })
-            requests.learn = { request in sources.handleLearn(request) }
+            requests.learn = { request, role in sources.handleLearn(request, trusted: role == .root) }
             do {
-                control = try ControlServer(path: path, group: configuration.effective.controlGroup) { [requests] in requests.handle($0) }
+                control = try ControlServer(path: path, group: configuration.effective.controlGroup) { [requests] in requests.handle($0, role: $1) }
             } catch {
                 self.workers.removeAll()
                 metrics?.stop()
@@ -182,7 +182,7 @@ public final class Daemon: @unchecked Sendable {
         if let rules {
             let spec = configuration.ruleSpec(store.snapshot)
             do {
-                let net = try rules.install(spec, policy: NftPolicy(snapshot: store.snapshot))
+                let net = try rules.install(spec, policy: NftPolicy(snapshot: store.snapshot), version: store.snapshot.version)
                 logger.info(
                     "rules installed with iptables-\(rules.variant.rawValue) (\(configuration.hooks.map(\.chain).joined(separator: ", ")) -> \(spec.chain), every SYN of \(describeFamilies(spec)))\(net ? "; safety net table inet \(configuration.instance.netTable) behind it" : "")"
                 )

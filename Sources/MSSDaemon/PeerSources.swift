@@ -91,15 +91,16 @@ final class PeerSources: @unchecked Sendable {
         auto.stop()
     }
 
-    /// The control socket's `learn` request.
-    func handleLearn(_ request: ControlRequest) -> ControlResponse {
+    /// The control socket's `learn` request; `trusted` when root sent it (a template without
+    /// `learn_within` learns from root only).
+    func handleLearn(_ request: ControlRequest, trusted: Bool = true) -> ControlResponse {
         guard let template = request.template, let operation = request.operation, let address = request.address else {
             return ControlResponse(ok: false, error: "learn needs a template, an operation and an address")
         }
         guard ["add", "update", "delete"].contains(operation) else {
             return ControlResponse(ok: false, error: "learn-address operations are add, update and delete, got '\(operation)'")
         }
-        switch learn(template: template, operation: operation, address: address, commonName: request.commonName) {
+        switch learn(template: template, operation: operation, address: address, commonName: request.commonName, trusted: trusted) {
         case .success(let message): return ControlResponse(ok: true, message: message)
         case .failure(let error): return ControlResponse(ok: false, error: error.description)
         }
@@ -193,8 +194,12 @@ final class PeerSources: @unchecked Sendable {
     // MARK: learn-address
 
     /// `add|update ADDRESS [CN]` makes ADDRESS a match of the peer named after CN (or the address);
-    /// `delete ADDRESS` takes it away. Returns what was done, or why not.
-    func learn(template name: String, operation: String, address: String, commonName: String?) -> Result<String, PolicyError> {
+    /// `delete ADDRESS` takes it away. An address outside the template's bounds (`LearnBounds`: host
+    /// addresses inside `learn_within`, at most `learn_max`, never special-use or the host's own) is
+    /// refused and logged. Returns what was done, or why not.
+    func learn(template name: String, operation: String, address: String, commonName: String?, trusted: Bool = true)
+        -> Result<String, PolicyError>
+    {
         func failure(_ message: String) -> Result<String, PolicyError> {
             .failure(PolicyError([PolicyDiagnostic(file: "learn-address", line: 0, key: "", message: message)]))
         }
@@ -208,28 +213,49 @@ final class PeerSources: @unchecked Sendable {
         guard let prefix = try? IPPrefix(parsing: address) else {
             return .success("ignored \(address): not an IP address or prefix")
         }
+        let adding = operation != "delete"
+        if adding {
+            var refusal = template.learning.refusal(prefix)
+            if refusal == nil, !trusted, template.learning.within.isEmpty {
+                refusal = "template \"\(name)\" has no learn_within: only root may teach it addresses (give the VPN's pool in learn_within)"
+            }
+            if refusal == nil, Self.localAddresses().contains(where: { prefix.covers($0) }) {
+                refusal = "\(prefix) holds an address of this host"
+            }
+            if let refusal {
+                logger.warning("learn-address \(operation) \(address) for \"\(name)\" refused: \(refusal)")
+                return failure(refusal)
+            }
+        }
         let key = commonName.flatMap { $0.isEmpty ? nil : $0 } ?? prefix.description
-        state.withLock { state in
+        let full = state.withLock { state -> Bool in
             var peers = state.learned[name] ?? [:]
             // An address belongs to one client: take it from whoever had it.
-            for (other, var peer) in peers {
+            for (other, var peer) in peers where peer.addresses.contains(prefix) {
                 peer.addresses.removeAll { $0 == prefix }
                 peers[other] = peer.addresses.isEmpty ? nil : peer
             }
-            switch operation {
-            case "add", "update":
+            if adding {
+                let count = peers.values.reduce(0) { $0 + $1.addresses.count }
+                guard count < template.learning.maximum else { return true }
                 peers[key, default: LearnedPeer(addresses: [])].addresses.append(prefix)
-            default:
-                break
             }
             state.learned[name] = peers
+            return false
+        }
+        if full {
+            let message = "template \"\(name)\" has learned \(template.learning.maximum) address(es), its learn_max: \(prefix) refused"
+            logger.warning("learn-address \(operation) \(address): \(message)")
+            return failure(message)
         }
         saveLearned()
         publish(name)
-        switch operation {
-        case "add", "update": return .success("\(template.peerName(key)) matches \(prefix)")
-        default: return .success("\(prefix) removed")
-        }
+        return .success(adding ? "\(template.peerName(key)) matches \(prefix)" : "\(prefix) removed")
+    }
+
+    /// The host's own addresses, as prefixes.
+    static func localAddresses() -> [IPPrefix] {
+        LocalAddresses.current().compactMap { try? IPPrefix(parsing: $0) }
     }
 
     /// Writes the learned addresses (template -> common name -> prefixes) to `learnedPath`, atomically.
@@ -238,21 +264,23 @@ final class PeerSources: @unchecked Sendable {
         let learned = state.withLock { state in
             state.learned.mapValues { peers in peers.mapValues { $0.addresses.map(\.description) } }
         }
-        guard let data = try? JSONEncoder().encode(learned) else { return }
-        let temporary = learnedPath + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
-            rename(temporary, learnedPath) == 0
-        else {
-            logger.warning("cannot keep the learned addresses in \(learnedPath): \(String(cString: strerror(errno)))")
-            return
+        do {
+            try AtomicFile.write(Array(try JSONEncoder().encode(learned)), to: learnedPath, mode: 0o600)
+        } catch {
+            logger.warning("cannot keep the learned addresses in \(learnedPath): \(error)")
         }
     }
 
-    /// Takes back what an earlier run learned, for the templates the policy still has.
+    /// Takes back what an earlier run learned, for the templates the policy still has. A file that cannot
+    /// be read as learned peers is moved aside (never overwritten by the next learn) and named in the log.
     private func restoreLearned() {
-        guard let learnedPath, let data = FileManager.default.contents(atPath: learnedPath),
-            let learned = try? JSONDecoder().decode([String: [String: [String]]].self, from: data)
-        else { return }
+        guard let learnedPath, let data = FileManager.default.contents(atPath: learnedPath) else { return }
+        guard let learned = try? JSONDecoder().decode([String: [String: [String]]].self, from: data) else {
+            let aside = AtomicFile.keepAside(learnedPath)
+            logger.warning(
+                "the learned-peers file \(learnedPath) is corrupt (\(data.count) bytes, not learned peers): \(aside.map { "kept aside as \($0)" } ?? "it could not be moved aside"); starting with no learned peers")
+            return
+        }
         let templates = Set(policy.configuration.templates.filter { $0.source == .learnAddress }.map(\.name))
         var restored = 0
         state.withLock { state in
@@ -294,6 +322,8 @@ final class PeerSources: @unchecked Sendable {
                         }
                     }
                 }
+                // The host's own addresses, read once per rendering: never a probe target.
+                var local: [IPPrefix]?
                 for source in sources where !source.match.isEmpty {
                     let name = template.peerName(source.key)
                     let ceiling: PeerCeiling
@@ -303,11 +333,13 @@ final class PeerSources: @unchecked Sendable {
                     case .auto(let fallback):
                         let address = Self.probeAddress(source.match)
                         let (fallbackCeilings, fallbackSource) = fallbackFor(fallback, address: address)
-                        let (ceilings, note) = auto.track(
-                            AutoCeilings.Target(
-                                peer: name, template: templateName, address: address, endpoint: source.endpoint,
-                                fallback: fallbackCeilings, fallbackSource: fallbackSource,
-                                needsEndpoint: template.source != .learnAddress))
+                        if local == nil { local = Self.localAddresses() }
+                        var target = AutoCeilings.Target(
+                            peer: name, template: templateName, address: address, endpoint: source.endpoint,
+                            fallback: fallbackCeilings, fallbackSource: fallbackSource,
+                            needsEndpoint: template.source != .learnAddress)
+                        target.unmeasurable = Self.probeRefusal(address, template: template, local: local ?? [])
+                        let (ceilings, note) = auto.track(target)
                         ceiling = .measured(ceilings, note: note)
                     }
                     definitions.append(
@@ -338,13 +370,30 @@ final class PeerSources: @unchecked Sendable {
     }
 
     /// What an auto peer gets when it does not answer: the template's fallback, else the MTU of the route
-    /// to it (the tunnel interface's) less the headers, else the defaults.
+    /// to it (the tunnel interface's) less the headers but never above the defaults, else the defaults.
     private func fallbackFor(_ given: PeerCeiling?, address: String) -> (Ceilings, String) {
         if let given { return (given.ceilings, given.summary) }
+        let defaults = policy.store.snapshot.defaults
         if let mtu = EchoSweep.routeMTU(to: address) {
-            return (Ceilings(ipv4: UInt16(clamping: max(88, mtu - 40)), ipv6: UInt16(clamping: max(88, mtu - 60))), "route MTU \(mtu)")
+            let route = Ceilings(ipv4: UInt16(clamping: max(88, mtu - 40)), ipv6: UInt16(clamping: max(88, mtu - 60)))
+            let lowered = AutoCeilings.lower(route, defaults)
+            return (lowered, lowered == route ? "route MTU \(mtu)" : "route MTU \(mtu), capped by the defaults")
         }
-        return (policy.store.snapshot.defaults, "the defaults")
+        return (defaults, "the defaults")
+    }
+
+    /// Why `address` must not be probed, or nil when it may: a probe goes only toward a tunnel client,
+    /// never the host itself, special-use space, or (for a learn-address template with bounds) outside
+    /// `learn_within`. A DF sweep is 59 echo requests: it must not be aimed anywhere a client names.
+    static func probeRefusal(_ address: String, template: PeerTemplate, local: [IPPrefix]) -> String? {
+        guard let target = try? IPPrefix(parsing: address) else { return "no address to probe" }
+        if let reserved = target.reservedUse { return "\(address) is \(reserved)" }
+        if local.contains(target) { return "\(address) is an address of this host" }
+        let within = template.learning.within
+        if template.source == .learnAddress, !within.isEmpty, !within.contains(where: { $0.covers(target) }) {
+            return "\(address) is outside learn_within"
+        }
+        return nil
     }
 
     /// The address to probe: a host address among the peer's (IPv4 first), else the first address after

@@ -179,7 +179,7 @@ public final class PolicyManager: Sendable {
         }
     }
 
-    /// Appends the live peers to the policy file (atomically: a temporary file renamed over it), after
+    /// Appends the live peers to the policy file (atomically, `AtomicFile`), after
     /// checking that the result parses; they become file peers.
     /// - Returns: how many peers were written.
     public func save() throws(PolicyError) -> Int {
@@ -197,18 +197,12 @@ public final class PolicyManager: Sendable {
             text += "\n# added with `mssclamp peer add`, saved with `mssclamp peer save`\n"
             text += state.live.map(\.tomlText).joined(separator: "\n")
             let configuration = overrides.applied(to: try PolicyConfiguration.parse(text, file: path))
-            let temporary = path + ".mssclamp-save"
+            // The file's own mode is kept; the temporary is never a name someone could have planted.
+            var info = stat()
+            let mode = stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o644
             do {
-                try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-                let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-                if let permissions = attributes?[.posixPermissions] {
-                    try? FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: temporary)
-                }
-                guard rename(temporary, path) == 0 else {
-                    throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-                }
+                try AtomicFile.write(Array(text.utf8), to: path, mode: mode)
             } catch {
-                unlink(temporary)
                 throw PolicyError([PolicyDiagnostic(file: path, line: 0, key: "", message: "cannot write: \(error)")])
             }
             let count = state.live.count

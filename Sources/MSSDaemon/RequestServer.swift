@@ -20,17 +20,19 @@ struct ServerLimits: Sendable {
 }
 
 /// How the bytes received so far frame a request.
-enum RequestFraming: Sendable {
+enum RequestFraming: Sendable, Equatable {
     /// Need more bytes.
     case incomplete
     /// The request is the first `length` bytes.
     case complete(length: Int)
 }
 
-/// Who is on the other end of a connection (Unix sockets: the peer's uid from SO_PEERCRED).
+/// Who is on the other end of a connection (Unix sockets: the peer's uid and gid from SO_PEERCRED, its
+/// supplementary groups from SO_PEERGROUPS, both as they were when it connected).
 struct ClientCredentials: Sendable {
     var uid: UInt32?
     var gid: UInt32?
+    var groups: [UInt32] = []
 }
 
 /// A small poll(2) server for one-request-per-connection protocols (the control socket's JSON lines and
@@ -252,9 +254,11 @@ final class RequestServer: @unchecked Sendable {
                     break
                 }
                 guard let input = connections[id]?.input else { continue }
-                if case .complete(let length) = framing(input) {
+                let framed = framing(input)
+                if case .complete(let length) = framed, length <= limits.maxRequestBytes {
                     submit(id, Array(input[0..<length]))
-                } else if input.count > limits.maxRequestBytes {
+                } else if input.count > limits.maxRequestBytes || framed != .incomplete {
+                    // Past the limit, whether or not its terminator came in the same read.
                     connections[id]?.phase = .writing
                     connections[id]?.output = tooLarge
                     connections[id]?.deadline = monotonicMilliseconds() + 1000

@@ -276,3 +276,34 @@ extension IPPrefix {
         }
     }
 }
+
+extension IPPrefix {
+    /// Whether every address of `other` is inside this prefix (same family).
+    public func covers(_ other: IPPrefix) -> Bool {
+        switch (self, other) {
+        case (.v4(let outer), .v4(let inner)): outer.length <= inner.length && outer.contains(inner.address)
+        case (.v6(let outer), .v6(let inner)): outer.length <= inner.length && outer.contains(inner.address)
+        default: false
+        }
+    }
+
+    /// What a prefix that overlaps special-use space is (loopback, unspecified, multicast, ...), or nil
+    /// for ordinary unicast. Such a prefix is never a VPN client's address.
+    public var reservedUse: String? {
+        let special = Self.specialUse.first { range, _ in
+            switch (self, range) {
+            case (.v4(let a), .v4(let b)): a.contains(b.address) || b.contains(a.address)
+            case (.v6(let a), .v6(let b)): a.contains(b.address) || b.contains(a.address)
+            default: false
+            }
+        }
+        return special?.1
+    }
+
+    /// Special-use ranges (RFC 6890) no client of a tunnel has.
+    static let specialUse: [(IPPrefix, String)] = [
+        ("0.0.0.0/8", "the unspecified network"), ("127.0.0.0/8", "loopback"), ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved or broadcast"), ("::/128", "unspecified"), ("::1/128", "loopback"),
+        ("::ffff:0:0/96", "IPv4-mapped"), ("ff00::/8", "multicast"),
+    ].map { (try! IPPrefix(parsing: $0.0), $0.1) }
+}

@@ -33,6 +33,8 @@ public struct PeerTemplate: Sendable, Hashable {
     public var ceiling: TemplateCeiling
     public var file: String
     public var line: Int
+    /// learn-address: what the template may learn (`learn_within`, `learn_max`, `learn_subnets`).
+    public var learning = LearnBounds()
 
     public init(name: String, source: PeerSource, ceiling: TemplateCeiling, file: String = "", line: Int = 0) {
         self.name = name
@@ -59,5 +61,38 @@ public struct PeerTemplate: Sendable, Hashable {
         case .given(let ceiling): "\(source): \(ceiling.summary)"
         case .auto(let fallback): "\(source): auto" + (fallback.map { ", fallback \($0.summary)" } ?? ", fallback from the interface MTU")
         }
+    }
+}
+
+/// What a learn-address template may be taught: the operator's bounds on the control group's one role.
+public struct LearnBounds: Sendable, Hashable {
+    /// `learn_within`: every learned prefix must fall inside one of these (the VPN's address pool). Empty:
+    /// no bound is given, and only root may teach the template (the control group is refused).
+    public var within: [IPPrefix] = []
+    /// `learn_max`: learned peers the template keeps at most; more are refused.
+    public var maximum: Int = LearnBounds.defaultMaximum
+    /// `learn_subnets = true`: prefixes wider than one address (an OpenVPN iroute) may be learned too.
+    public var subnets = false
+
+    public static let defaultMaximum = 65_536
+    public static let maximumRange = 1...1_000_000
+
+    public init(within: [IPPrefix] = [], maximum: Int = LearnBounds.defaultMaximum, subnets: Bool = false) {
+        self.within = within
+        self.maximum = maximum
+        self.subnets = subnets
+    }
+
+    /// Why `prefix` may not be learned, or nil when it may (the count is checked by the caller).
+    public func refusal(_ prefix: IPPrefix) -> String? {
+        if !subnets && !prefix.isHost {
+            return "\(prefix) is not a host address (/32, /128); the template takes wider prefixes only with learn_subnets = true"
+        }
+        if let reserved = prefix.reservedUse { return "\(prefix) is \(reserved): never a client's address" }
+        guard !within.isEmpty else { return nil }
+        guard within.contains(where: { $0.covers(prefix) }) else {
+            return "\(prefix) is outside learn_within (\(within.map(\.description).joined(separator: ", ")))"
+        }
+        return nil
     }
 }

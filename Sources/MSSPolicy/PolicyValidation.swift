@@ -64,7 +64,7 @@ struct PolicyReader {
     ]
     static let peerKeys: Set<String> = [
         "name", "match", "in_interface", "out_interface", "fwmark", "mss", "mss6", "link_mtu", "encap", "cipher",
-        "integrity", "wireguard", "learn_address",
+        "integrity", "wireguard", "learn_address", "learn_within", "learn_max", "learn_subnets",
     ]
 
     mutating func fail(_ line: Int, _ key: String, _ message: String) {
@@ -82,7 +82,7 @@ struct PolicyReader {
                     fail(table.line, "peer", "peers are [[peer]] (an array of tables), not [peer]")
                     continue
                 }
-                if table["wireguard"] != nil || table["learn_address"] != nil {
+                if ["wireguard", "learn_address", "learn_within", "learn_max", "learn_subnets"].contains(where: { table[$0] != nil }) {
                     if let template = readTemplate(table) { configuration.templates.append(template) }
                 } else if let peer = readPeer(table) {
                     configuration.peers.append(peer)

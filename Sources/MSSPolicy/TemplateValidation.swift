@@ -44,7 +44,48 @@ extension PolicyReader {
         } else {
             ceiling = readCeiling(table, label: label).map { .given($0) }
         }
+        let learning = readLearnBounds(table, label: label, learns: source == .learnAddress)
         guard diagnostics.count == errorsBefore, let source, let ceiling else { return nil }
-        return PeerTemplate(name: name, source: source, ceiling: ceiling, file: file, line: table.line)
+        var template = PeerTemplate(name: name, source: source, ceiling: ceiling, file: file, line: table.line)
+        template.learning = learning
+        return template
+    }
+}
+
+extension PolicyReader {
+    /// `learn_within`, `learn_max`, `learn_subnets`: the bounds of what a learn-address template may be
+    /// taught (only such a template takes them).
+    mutating func readLearnBounds(_ table: TOMLTable, label: String, learns: Bool) -> LearnBounds {
+        var bounds = LearnBounds()
+        for key in ["learn_within", "learn_max", "learn_subnets"] {
+            guard let entry = table[key] else { continue }
+            guard learns else {
+                fail(entry.line, "\(label).\(key)", "only a learn_address template learns addresses; leave \(key) out")
+                continue
+            }
+            switch key {
+            case "learn_within":
+                let texts: [String]?
+                if case .string(let single) = entry.value.kind { texts = [single] } else { texts = strings(entry, "\(label).\(key)") }
+                if let texts, texts.isEmpty { fail(entry.line, "\(label).\(key)", "is empty: give the VPN's address pool(s)") }
+                for text in texts ?? [] {
+                    do {
+                        let prefix = try IPPrefix(parsing: text)
+                        if let reserved = prefix.reservedUse {
+                            fail(entry.line, "\(label).\(key)", "'\(text)' overlaps \(reserved) space: give the VPN's address pool")
+                        } else {
+                            bounds.within.append(prefix)
+                        }
+                    } catch {
+                        fail(entry.line, "\(label).\(key)", "bad prefix '\(text)': \(error)")
+                    }
+                }
+            case "learn_max":
+                if let value = integer(entry, "\(label).\(key)", in: LearnBounds.maximumRange) { bounds.maximum = value }
+            default:
+                if let value = boolean(entry, "\(label).\(key)") { bounds.subnets = value }
+            }
+        }
+        return bounds
     }
 }

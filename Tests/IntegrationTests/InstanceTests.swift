@@ -22,8 +22,8 @@ struct InstanceTests {
         let lab = try Lab()
         defer { lab.tearDown() }
         try lab.startServer()
-        let socketB = "/tmp/\(lab.name)-b.sock"
-        defer { unlink(socketB) }
+        let socketB = Lab.privateSocket("\(lab.name)-b")
+        defer { Lab.removePrivateSocket(socketB) }
         // Instance "0" (queue 0) clamps to 1300, instance "1" (queue 1) to 1250.
         var first: BackgroundProcess? = try lab.startDaemon(["--mss", "1300", "--queue", "0", "--install-rules"])
         let second = try lab.startDaemon(["--mss", "1250", "--queue", "1", "--install-rules", "--control-socket", socketB])

@@ -43,6 +43,7 @@ struct OpenVPNPeerTests {
             [[peer]]
             name = "clients"
             learn_address = true
+            learn_within = ["10.9.0.0/24"]
             mss = "auto"
 
             """.write(toFile: policy, atomically: true, encoding: .utf8)

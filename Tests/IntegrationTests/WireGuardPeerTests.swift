@@ -42,11 +42,12 @@ struct WireGuardPeerTests {
         defer { lab.tearDown() }
         let file = try TemporaryFile(suffix: ".toml")
         try Self.policy.write(toFile: file.path, atomically: true, encoding: .utf8)
-        let socket = TemporaryFile(unusedSuffix: ".sock")
-        let daemon = try lab.startDaemon(["--config", file.path, "--install-rules", "--control-socket", socket.path])
+        let socketPath = Lab.privateSocket(UniqueName.make("mctwg"))
+        defer { Lab.removePrivateSocket(socketPath) }
+        let daemon = try lab.startDaemon(["--config", file.path, "--install-rules", "--control-socket", socketPath])
 
         // The first road warrior was there before the daemon: measured once it has handshaken.
-        let clean = try eventually(timeout: 15) { Self.measured(try Self.autoCeilings(socket: socket.path), address: "10.9.0.2") != nil }
+        let clean = try eventually(timeout: 15) { Self.measured(try Self.autoCeilings(socket: socketPath), address: "10.9.0.2") != nil }
         #expect(clean, "road warrior 1 was not measured: \(daemon.output)")
 
         // The second appears with `wg set` now. It handshakes when its own retry timer fires (WireGuard
@@ -59,19 +60,19 @@ struct WireGuardPeerTests {
         }
         #expect(handshaken, "road warrior 2 did not handshake within 20 s")
         let handshake = Date()
-        let second = try eventually(timeout: 10) { Self.measured(try Self.autoCeilings(socket: socket.path), address: "10.9.0.3") != nil }
+        let second = try eventually(timeout: 10) { Self.measured(try Self.autoCeilings(socket: socketPath), address: "10.9.0.3") != nil }
         let seconds = Date().timeIntervalSince(handshake)
         #expect(second, "road warrior 2 was not measured within 10 s of its handshake: \(daemon.output)")
         print("road warrior 2 handshook \(String(format: "%.1f", handshake.timeIntervalSince(added))) s after `wg set`, measured \(String(format: "%.1f", seconds)) s after that")
 
-        let reports = try Self.autoCeilings(socket: socket.path)
+        let reports = try Self.autoCeilings(socket: socketPath)
         let ceilings = [1: Self.measured(reports, address: "10.9.0.2"), 2: Self.measured(reports, address: "10.9.0.3")]
         var seen: [Int: Int] = [:]
         for k in [1, 2] {
             #expect(try lab.download(k), "road warrior \(k): the 2 MB download did not complete: \(daemon.output)")
             seen[k] = try lab.serverMSS(k)
         }
-        let list = try Shell.check([BuiltProducts.mssclamp, "peer", "list", "--socket", socket.path])
+        let list = try Shell.check([BuiltProducts.mssclamp, "peer", "list", "--socket", socketPath])
         #expect(list.components(separatedBy: "roadwarriors/").count - 1 == 2, "\(list)")
         print(list)
         #expect(daemon.stop() == 0)

@@ -36,8 +36,19 @@ public final class Lab: @unchecked Sendable {
         server = "\(name)-srv"
     }
 
-    /// The control socket `startDaemon` gives the daemon.
-    public var controlSocket: String { "/tmp/\(name).sock" }
+    /// The control socket `startDaemon` gives the daemon, in a directory of its own: the daemon refuses
+    /// one others can write to (/tmp itself), and makes this one 0700.
+    public var controlSocket: String { Self.privateSocket("\(name)") }
+
+    /// A control socket path in a directory the daemon creates for it under /tmp.
+    public static func privateSocket(_ name: String) -> String { "/tmp/\(name).d/control.sock" }
+
+    /// Removes a socket made with `privateSocket`, its learned-peers file and its directory.
+    public static func removePrivateSocket(_ path: String) {
+        unlink(path)
+        unlink(path + ".learned")
+        rmdir((path as NSString).deletingLastPathComponent)
+    }
 
     /// `mssclamp stats --json` of the lab's daemon (or the one at `socket`), parsed.
     public func statistics(socket: String? = nil) throws -> [String: Any] {
@@ -61,7 +72,7 @@ public final class Lab: @unchecked Sendable {
         for process in background { process.stop(signal: SIGKILL, timeout: 2) }
         background.removeAll()
         _ = try? Shell.run([Repository.script("lab"), "down", name])
-        unlink(controlSocket)
+        Self.removePrivateSocket(controlSocket)
     }
 
     /// Runs a command in a namespace; throws unless it succeeds.
