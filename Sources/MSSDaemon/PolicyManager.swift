@@ -127,7 +127,10 @@ public final class PolicyManager: Sendable {
         guard let path else {
             throw PolicyError([PolicyDiagnostic(file: "(none)", line: 0, key: "", message: "no policy file to reload (started without --config)")])
         }
-        let configuration = overrides.applied(to: try PolicyConfiguration.load(path: path))
+        // A file being rewritten in place is read once it has stopped changing (`SettledFile`): a SIGHUP
+        // in the middle of a slow rewrite reads the whole new file, not the first part of it.
+        let settled = try SettledFile.read(path) { (path) throws(PolicyError) in try PolicyConfiguration.load(path: path) }
+        let configuration = overrides.applied(to: settled.value)
         // Compiled outside the lock: a large file takes a moment, and peer changes need not wait for it.
         let previous = state.withLock { $0.configuration }
         if !allowEmpty {
