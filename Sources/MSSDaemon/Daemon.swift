@@ -98,7 +98,7 @@ public final class Daemon: @unchecked Sendable {
         guard Privileges.hasNetAdmin else {
             throw DaemonError(message: "mssclamp run needs root or CAP_NET_ADMIN (binding NFQUEUE)", exitCode: 69)
         }
-        claim = try InstanceClaim(configuration.instance)
+        claim = try InstanceClaim(configuration.instance, scope: configuration.effective.queue.interfaces ?? [])
         do {
             for queue in configuration.queues.queues {
                 let socket = try QueueSocket(queue: queue, configuration: configuration.queue)

@@ -72,6 +72,7 @@ final class PolicyChanges: @unchecked Sendable {
         compare("queue.num", old.queue.num, new.queue.num) { $0 ?? "default" }
         compare("queue.batch", old.queue.batch, new.queue.batch) { $0.map(String.init) ?? "default" }
         compare("queue.hooks", old.queue.hooks, new.queue.hooks) { $0?.joined(separator: ",") ?? "default" }
+        compare("queue.interfaces", old.queue.interfaces, new.queue.interfaces) { $0?.joined(separator: ",") ?? "every SYN" }
         compare("queue.cpu_fanout", old.queue.cpuFanout, new.queue.cpuFanout) { $0.map { "\($0)" } ?? "default" }
         compare("control.socket", old.controlSocket, new.controlSocket) { $0 ?? "" }
         if !restart.isEmpty {
@@ -145,7 +146,7 @@ final class PolicyChanges: @unchecked Sendable {
     func netScript() -> String? {
         guard let rules else { return nil }
         let snapshot = policy.store.snapshot
-        return SafetyNet.script(NftPolicy(snapshot: snapshot), hooks: ruleSpec(snapshot).hooks, instance: rules.rules.instance)
+        return SafetyNet.script(NftPolicy(snapshot: snapshot), spec: ruleSpec(snapshot))
     }
 
     func warnMissingInterfaces(_ snapshot: PolicySnapshot) {

@@ -72,7 +72,7 @@ final class RuleKeeper: Sendable {
             installed.spec = spec
             if spec.safetyNet, installed.net != policy {
                 do throws(RuleError) {
-                    try rules.updateNet(from: installed.net, to: policy, hooks: spec.hooks)
+                    try rules.updateNet(from: installed.net, to: policy, spec: spec)
                     installed.net = policy
                     installed.netListing = listing()
                     lines.append("safety net updated: \(policy.values.count) ceiling(s)")

@@ -150,6 +150,9 @@ public struct QueueSettings: Sendable, Hashable {
     public var burst: Int?
     /// The instance name (default: the queue range).
     public var instance: String?
+    /// The instance's scope: only SYNs that enter or leave through these interfaces are queued and met
+    /// by its safety net (nil: every SYN; at most one such instance per host).
+    public var interfaces: [String]?
 
     public init() {}
 }

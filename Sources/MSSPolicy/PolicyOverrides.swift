@@ -13,6 +13,7 @@ public struct PolicyOverrides: Sendable, Hashable {
     public var rate: Int?
     public var burst: Int?
     public var instance: String?
+    public var interfaces: [String]?
     public var controlSocket: String?
 
     public init() {}
@@ -31,6 +32,7 @@ public struct PolicyOverrides: Sendable, Hashable {
         if let rate { result.queue.rate = rate }
         if let burst { result.queue.burst = burst }
         if let instance { result.queue.instance = instance }
+        if let interfaces { result.queue.interfaces = interfaces }
         if let controlSocket {
             result.controlSocket = controlSocket
             result.controlSocketGiven = true

@@ -58,7 +58,7 @@ struct PolicyReader {
     init(file: String) { self.file = file }
 
     static let sections: [String: Set<String>] = [
-        "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout", "rate", "burst", "instance"],
+        "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout", "rate", "burst", "instance", "interfaces"],
         "defaults": ["mss4", "mss6", "insert_missing", "malformed"],
         "control": ["socket", "group"],
     ]
@@ -149,6 +149,13 @@ struct PolicyReader {
         }
         if let entry = table["rate"] { queue.rate = integer(entry, "queue.rate", in: 0...10_000_000) }
         if let entry = table["burst"] { queue.burst = integer(entry, "queue.burst", in: 1...10_000_000) }
+        if let entry = table["interfaces"], let names = strings(entry, "queue.interfaces") {
+            if names.isEmpty { fail(entry.line, "queue.interfaces", "is empty: leave it out for an instance that takes every SYN") }
+            for name in names where !InterfaceName.isValid(name) {
+                fail(entry.line, "queue.interfaces", "'\(name)' is not an interface name (\(InterfaceName.rule))")
+            }
+            queue.interfaces = names
+        }
         if let entry = table["hooks"] {
             if let hooks = strings(entry, "queue.hooks") {
                 for hook in hooks where Hook(rawValue: hook) == nil {
@@ -229,8 +236,8 @@ struct PolicyReader {
         for (key, slot) in [("in_interface", 0), ("out_interface", 1)] {
             guard let entry = table[key], let value = string(entry, "\(label).\(key)") else { continue }
             // IFNAMSIZ is 16 including the terminating zero.
-            guard !value.isEmpty, value.utf8.count < 16, !value.contains("/"), !value.contains(" ") else {
-                fail(entry.line, "\(label).\(key)", "'\(value)' is not an interface name (1-15 bytes, no '/' or space)")
+            guard InterfaceName.isValid(value) else {
+                fail(entry.line, "\(label).\(key)", "'\(value)' is not an interface name (\(InterfaceName.rule))")
                 continue
             }
             if slot == 0 { inInterface = value } else { outInterface = value }

@@ -7,10 +7,10 @@ extension PolicyReader {
         let (name, label) = readPeerName(table)
         var source: PeerSource?
         if let entry = table["wireguard"], let interface = string(entry, "\(label).wireguard") {
-            if !interface.isEmpty, interface.utf8.count < 16, !interface.contains("/"), !interface.contains(" ") {
+            if InterfaceName.isValid(interface) {
                 source = .wireguard(interface: interface)
             } else {
-                fail(entry.line, "\(label).wireguard", "'\(interface)' is not an interface name (1-15 bytes, no '/' or space)")
+                fail(entry.line, "\(label).wireguard", "'\(interface)' is not an interface name (\(InterfaceName.rule))")
             }
         }
         if let entry = table["learn_address"], let value = boolean(entry, "\(label).learn_address") {

@@ -77,8 +77,13 @@ public enum IptablesRules {
         guard lowest != nil else { return [] }
         // As iptables-save prints it, so verify can compare line by line.
         let alive = spec.liveness ? Liveness.match(for: family, instance: spec.instance) + " " : ""
-        let queue = "-A \(spec.chain) -p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)-m comment --comment \(comment) \(target(spec))"
-        return spec.sampleShift == RuleSpec.shedAll ? [queue, sheddingMarker(spec.chain)] : [queue]
+        // A scoped instance queues what enters or leaves through its interfaces: a rule per direction
+        // and interface (iptables-save prints -i/-o first).
+        let scopes = spec.interfaces.isEmpty ? [""] : spec.interfaces.flatMap { ["-i \($0) ", "-o \($0) "] }
+        let queue = scopes.map {
+            "-A \(spec.chain) \($0)-p tcp -m tcp --tcp-flags SYN,RST SYN \(alive)-m comment --comment \(comment) \(target(spec))"
+        }
+        return spec.sampleShift == RuleSpec.shedAll ? queue + [sheddingMarker(spec.chain)] : queue
     }
 
     /// While the daemon sheds everything, no jump leads to the chain; this rule in it (never reached by

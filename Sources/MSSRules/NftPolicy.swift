@@ -167,7 +167,8 @@ public struct NftPolicy: Sendable, Hashable {
     ///   - priority: the base chains' priority ("mangle": with the iptables mangle table; "mangle + 10":
     ///     after it, for the safety net behind NFQUEUE).
     ///   - counter: the named counter of SYNs lowered, or nil for none.
-    public func script(table: String, hooks: [Hook], priority: String, counter: String?) -> String {
+    ///   - scope: interfaces the base chains act on (entering or leaving); empty: every SYN.
+    public func script(table: String, hooks: [Hook], priority: String, counter: String?, scope: [String] = []) -> String {
         var lines = ["table inet \(table) {"]
         if let counter { lines += ["\tcounter \(counter) {", "\t}"] }
         for family in [IPFamilyName.ipv4, .ipv6] {
@@ -199,7 +200,13 @@ public struct NftPolicy: Sendable, Hashable {
         // The policy's rules sit in each base chain, each behind the SYN test: no jump to a chain of their
         // own (a jump per SYN costs a few percent of a flood's rate, scripts/bench flood). `return` in a
         // base chain ends it with the chain's policy, accept, as it returned from a regular chain.
-        let rules = policyRules(counter: counter).map { "\t\t\(Self.syn) " + $0 }
+        var rules = policyRules(counter: counter).map { "\t\t\(Self.syn) " + $0 }
+        if !scope.isEmpty {
+            // Out of scope: neither in nor out through the instance's interfaces. `return` ends the base
+            // chain with its policy, accept: another instance's net, or none, takes the packet.
+            let names = scope.map { "\"\($0)\"" }.joined(separator: ", ")
+            rules.insert("\t\t\(Self.syn) iifname != { \(names) } oifname != { \(names) } return", at: 0)
+        }
         for hook in hooks {
             // Route type for output, so a changed packet is re-routed, as the iptables mangle table does.
             let type = hook == .output ? "route" : "filter"

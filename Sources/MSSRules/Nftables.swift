@@ -23,9 +23,11 @@ public enum NftablesRules {
     /// The queue backend: the same SYNs the iptables rules queue (every one, see `IptablesRules`).
     public static func queueScript(_ spec: RuleSpec) -> String {
         var rules: [String] = []
+        let names = spec.interfaces.map { "\"\($0)\"" }.joined(separator: ", ")
+        let scopes = spec.interfaces.isEmpty ? [""] : [" iifname { \(names) }", " oifname { \(names) }"]
         for (family, lowest) in [("ipv4", spec.lowest.ipv4), ("ipv6", spec.lowest.ipv6)] {
             guard lowest != nil else { continue }
-            rules.append("\(syn) meta nfproto \(family) counter \(queueTarget(spec))")
+            for scope in scopes { rules.append("\(syn) meta nfproto \(family)\(scope) counter \(queueTarget(spec))") }
         }
         var lines = ["table inet \(table) {"]
         for hook in spec.hooks {
@@ -70,8 +72,10 @@ public enum SafetyNet {
     /// SYN the daemon clamped passes unchanged, one that skipped the queue is clamped here.
     public static let priority = "mangle + 10"
 
-    public static func script(_ policy: NftPolicy, hooks: [Hook], instance: Instance) -> String {
-        policy.script(table: instance.netTable, hooks: hooks, priority: priority, counter: counter)
+    /// The net of `spec`'s instance: its hooks, and its scope (a scoped instance's net clamps only what
+    /// enters or leaves through its interfaces, and leaves other instances' traffic to them).
+    public static func script(_ policy: NftPolicy, spec: RuleSpec) -> String {
+        policy.script(table: spec.instance.netTable, hooks: spec.hooks, priority: priority, counter: counter, scope: spec.interfaces)
     }
 
     /// SYNs the net lowered since it was installed, from `nft list counter`; nil when there is no net.

@@ -28,7 +28,7 @@ public struct RuleSet: Sendable {
         if spec.safetyNet {
             do {
                 let before = try? net.installedRaw()
-                try net.apply(SafetyNet.script(policy, hooks: spec.hooks, instance: instance))
+                try net.apply(SafetyNet.script(policy, spec: spec))
                 previousNet = .some(before ?? nil)
             } catch {
                 notes.append("safety net NOT installed: \(error.message)")
@@ -47,11 +47,11 @@ public struct RuleSet: Sendable {
 
     /// Brings the net in line with `policy` after a policy change: element updates when only addresses
     /// and ceilings changed, a replacement of the table otherwise.
-    public func updateNet(from old: NftPolicy?, to policy: NftPolicy, hooks: [Hook]) throws(RuleError) {
+    public func updateNet(from old: NftPolicy?, to policy: NftPolicy, spec: RuleSpec) throws(RuleError) {
         if let old, let transaction = policy.elementUpdate(from: old, table: instance.netTable, counter: SafetyNet.counter) {
             try net.run(transaction)
         } else {
-            try net.apply(SafetyNet.script(policy, hooks: hooks, instance: instance))
+            try net.apply(SafetyNet.script(policy, spec: spec))
         }
     }
 
@@ -85,7 +85,7 @@ public struct RuleSet: Sendable {
 
     /// What differs from `spec` and `policy`: the NFQUEUE rules, then the net.
     public func verify(_ spec: RuleSpec, policy: NftPolicy) throws(RuleError) -> [String] {
-        try verify(spec, netScript: SafetyNet.script(policy, hooks: spec.hooks, instance: instance))
+        try verify(spec, netScript: SafetyNet.script(policy, spec: spec))
     }
 
     /// The same, with the net's script given (a running daemon's, which knows its live and learned

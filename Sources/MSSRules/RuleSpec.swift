@@ -12,6 +12,9 @@ public struct RuleSpec: Sendable, Hashable {
     public var cpuFanout: Bool
     /// The instance whose rules these are (its chain, net, liveness list and admission bucket).
     public var instance: Instance
+    /// The instance's scope (`[queue] interfaces`): only SYNs entering or leaving through these are
+    /// queued and met by its net. Empty: every SYN.
+    public var interfaces: [String] = []
     /// The dedicated chain in the mangle table.
     public var chain: String { instance.chain }
     /// Put the kernel safety net (`SafetyNet`) behind the queue rules.
@@ -50,6 +53,7 @@ extension RuleSpec {
         self.init(
             queues: queue.range, lowest: policy.lowestCeilings, insertMissing: policy.insertMissing,
             hooks: queue.hookList, cpuFanout: queue.cpuFanout ?? false, instance: queue.instanceValue)
+        interfaces = queue.interfaces ?? []
     }
 }
 
@@ -57,7 +61,7 @@ extension RuleSpec {
     /// The same iptables rules (queue numbers, hooks, the families queued): what decides whether a
     /// policy change needs the rules rewritten.
     public func rendersLike(_ other: RuleSpec) -> Bool {
-        queues == other.queues && hooks == other.hooks && cpuFanout == other.cpuFanout && instance == other.instance
+        queues == other.queues && hooks == other.hooks && interfaces == other.interfaces && cpuFanout == other.cpuFanout && instance == other.instance
             && (sampleShift ?? 0) == (other.sampleShift ?? 0) && liveness == other.liveness
             && (lowest.ipv4 == nil) == (other.lowest.ipv4 == nil) && (lowest.ipv6 == nil) == (other.lowest.ipv6 == nil)
     }

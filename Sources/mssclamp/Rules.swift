@@ -97,7 +97,7 @@ extension MSSClamp {
                 case .iptables:
                     if spec.safetyNet {
                         print("# nft -f -   (the safety net, installed first; the transaction deletes an older one)")
-                        print(SafetyNet.script(policy, hooks: spec.hooks, instance: spec.instance), terminator: "")
+                        print(SafetyNet.script(policy, spec: spec), terminator: "")
                     }
                     // Exactly the scripts `apply` runs on a host without mssclamp's rules.
                     print("# iptables-restore --noflush")

@@ -19,6 +19,11 @@ struct QueueOptions: ParsableArguments {
     @Option(help: "Instance name (1-10 of letters, digits, _ and -): names the chain, safety net, liveness list and control socket, so several daemons share a host. Default: the file's [queue] instance, else the queue range (\"0\" keeps the single-instance names).")
     var instance: String?
 
+    @Option(
+        name: .customLong("interface"),
+        help: "Scope the instance to SYNs that enter or leave through this interface (repeat for several): its queue jump and its safety net act on nothing else, so several instances can each own their tunnels. Default: the file's [queue] interfaces, else every SYN (one such instance per host).")
+    var interfaces: [String] = []
+
     @Option(help: "SYNs per second the queue takes (run): while more come, the daemon sheds, queuing a sample and leaving the rest to the kernel safety net, which clamps them (0: never shed). Default: the file's [queue] rate, else \(QueueDefaults.rate).")
     var queueRate: Int?
 
@@ -34,6 +39,9 @@ struct QueueOptions: ParsableArguments {
         if let instance, Instance(name: instance) == nil {
             throw ValidationError("--instance takes 1-10 of letters, digits, _ and -, got '\(instance)'")
         }
+        for name in interfaces where !InterfaceName.isValid(name) {
+            throw ValidationError("--interface takes an interface name (\(InterfaceName.rule)), got '\(name)'")
+        }
         if let hooks, Hook.parseList(hooks) == nil {
             throw ValidationError("--hooks takes forward, output, prerouting, postrouting; got '\(hooks)'")
         }
@@ -46,6 +54,7 @@ struct QueueOptions: ParsableArguments {
         if let queueRate { overrides.rate = queueRate }
         if let queueBurst { overrides.burst = queueBurst }
         if let instance { overrides.instance = instance }
+        if !interfaces.isEmpty { overrides.interfaces = interfaces }
     }
 }
 
