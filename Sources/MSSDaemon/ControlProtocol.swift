@@ -12,6 +12,9 @@ public struct ControlRequest: Codable, Sendable {
         case peerSave = "peer-save"
         case stats
         case reload
+        /// Many `peer-add` / `peer-remove` requests in one (`requests`), applied in order and published
+        /// together: how a provisioning script or a VPN restart sends thousands of changes.
+        case batch
         /// The safety net the daemon's policy renders (live and learned peers included), for `rules verify`.
         case netScript = "net-script"
         /// learn-address: a VPN's hook reports a client address (the control group may send this).
@@ -36,6 +39,8 @@ public struct ControlRequest: Codable, Sendable {
     public var operation: String?
     public var address: String?
     public var commonName: String?
+    /// batch: the requests, `peer-add` and `peer-remove` only.
+    public var requests: [ControlRequest]?
 
     public init(command: Command, name: String? = nil, peer: LivePeerFields? = nil, replace: Bool? = nil) {
         self.command = command
@@ -110,6 +115,8 @@ public struct ControlResponse: Codable, Sendable {
     public var policyVersion: UInt64?
     /// peer-list: how many peers the policy has in all (`peers` is one page of them).
     public var total: Int?
+    /// batch: one answer per request, in order.
+    public var responses: [ControlResponse]?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil) {
         self.ok = ok

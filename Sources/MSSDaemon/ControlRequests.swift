@@ -29,6 +29,8 @@ struct ControlRequests: Sendable {
             return changes.save()
         case .peerList:
             return peerList(offset: request.offset ?? 0, limit: request.limit ?? Self.defaultPageSize)
+        case .batch:
+            return changes.batch(request.requests ?? [])
         case .netScript:
             guard let script = changes.netScript() else { return ControlResponse(ok: false, error: "this daemon keeps no rules (started without --install-rules)") }
             return ControlResponse(ok: true, message: script)

@@ -225,6 +225,7 @@ public final class Daemon: @unchecked Sendable {
         defer { LogWriter.shared.stop() }
         for worker in workers { threads.append(WorkerThread { worker.run() }) }
         background = JobQueue(threads: 1)
+        changes.start()
         // A recreated interface gets its peer back before its first SYN: re-resolve on the link event
         // itself (the main loop's 5-second check stays as a fallback).
         sources?.start()
@@ -364,6 +365,7 @@ public final class Daemon: @unchecked Sendable {
         let drained = workers.reduce(0) { $0 + $1.drained.load(ordering: .relaxed) }
         if drained > 0 { logger.info("\(drained) queued packet(s) given their verdict while stopping") }
         background?.stop()
+        changes.stop()
         background = nil
         if removeRules { rules?.remove() }
         control?.stop()

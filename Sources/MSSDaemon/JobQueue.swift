@@ -13,11 +13,21 @@ final class JobQueue: @unchecked Sendable {
     private var stopping = false
     private var threads: [WorkerThread] = []
 
-    /// - Parameter threads: how many jobs may run at once (1: one after the other).
-    init(threads count: Int) {
+    /// - Parameters:
+    ///   - threads: how many jobs may run at once (1: one after the other).
+    ///   - background: run at a lower priority (nice 10, which needs no capability to set and cannot be
+    ///     undone without one): upkeep that may take long (listing a large nft table, compiling a large
+    ///     policy) gives way to the workers, the control socket's answers and the VPN's hooks.
+    init(threads count: Int, background: Bool = false) {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
-        for _ in 0..<max(1, count) { threads.append(WorkerThread { [self] in serve() }) }
+        for _ in 0..<max(1, count) {
+            threads.append(WorkerThread { [self] in
+                // Linux keeps the nice value per thread (who 0: this one); the tools it runs inherit it.
+                if background { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+                serve()
+            })
+        }
     }
 
     /// Queues a job.

@@ -34,6 +34,8 @@ final class PeerSources: @unchecked Sendable {
         var learned: [String: [String: LearnedPeer]] = [:]  // template -> common name -> addresses
         var published: [String: Set<String>] = [:]  // template -> peer names in force
         var refused: Set<String> = []
+        /// learn-address templates whose peers changed and are not published yet (`followUp`).
+        var unpublished: Set<String> = []
         var failing: [String: String] = [:]  // template -> last `wg` error, logged once
     }
 
@@ -48,6 +50,10 @@ final class PeerSources: @unchecked Sendable {
     private let lock = Mutex(())
 
     private let changed: @Sendable (PolicySnapshot) -> Void
+    /// Publishes what learn-address taught and keeps it in the learned file, once for any number of
+    /// learns meanwhile: a learn is answered as soon as it is taken, so OpenVPN, which waits for its
+    /// hook, never waits for a policy of 10,000 peers to compile.
+    private var followUp: CoalescedJob!
     /// Where the learned addresses are kept across restarts (OpenVPN reports a client once, when it
     /// connects); nil keeps them in memory only.
     private let learnedPath: String?
@@ -66,10 +72,19 @@ final class PeerSources: @unchecked Sendable {
         self.auto = auto
         self.logger = logger
         auto.onChange = { [unowned self] template in publish(template) }
+        followUp = CoalescedJob(minimumGap: 50) { [unowned self] in
+            let templates = state.withLock { state in
+                defer { state.unpublished.removeAll() }
+                return state.unpublished
+            }
+            saveLearned()
+            for template in templates.sorted() { publish(template) }
+        }
     }
 
     func start() {
         restoreLearned()
+        followUp.start()
         auto.start()
         thread = WorkerThread { [self] in
             var last: Int64 = 0
@@ -88,6 +103,7 @@ final class PeerSources: @unchecked Sendable {
         stopping.store(true, ordering: .relaxed)
         thread?.join()
         thread = nil
+        followUp.stop()
         auto.stop()
     }
 
@@ -241,6 +257,7 @@ final class PeerSources: @unchecked Sendable {
                 peers[key, default: LearnedPeer(addresses: [])].addresses.append(prefix)
             }
             state.learned[name] = peers
+            state.unpublished.insert(name)
             return false
         }
         if full {
@@ -248,8 +265,7 @@ final class PeerSources: @unchecked Sendable {
             logger.warning("learn-address \(operation) \(address): \(message)")
             return failure(message)
         }
-        saveLearned()
-        publish(name)
+        followUp.request()
         return .success(adding ? "\(template.peerName(key)) matches \(prefix)" : "\(prefix) removed")
     }
 

@@ -14,6 +14,11 @@ final class PolicyChanges: @unchecked Sendable {
     private let applyQueueSettings: @Sendable (_ maxlen: UInt32, _ failOpen: Bool) -> Void
     /// Changes by result ("reload_ok", "reload_rejected", "peer_add", ...), for the metrics.
     private let counts = Mutex<[String: UInt64]>([:])
+    /// Brings the kernel in line with the policy in force, once for any number of peer changes made
+    /// meanwhile: a peer change is answered once its snapshot is in force for the workers, and the net
+    /// follows within one kernel update, at most one every 200 ms (a few ms each, more for a large net),
+    /// never one per change.
+    private var kernelSync: CoalescedJob!
 
     init(
         policy: PolicyManager, rules: RuleKeeper?, logger: Logger,
@@ -25,7 +30,14 @@ final class PolicyChanges: @unchecked Sendable {
         self.logger = logger
         self.ruleSpec = ruleSpec
         self.applyQueueSettings = applyQueueSettings
+        kernelSync = CoalescedJob(minimumGap: 200) { [unowned self] in _ = syncKernel() }
     }
+
+    /// Starts the kernel updates' thread (after the capability drop).
+    func start() { kernelSync.start() }
+
+    /// Lets a pending kernel update finish.
+    func stop() { kernelSync.stop() }
 
     var changeCounts: [String: UInt64] { counts.withLock { $0 } }
 
@@ -49,7 +61,9 @@ final class PolicyChanges: @unchecked Sendable {
         ]
         logger.info("\(lines[0])")
         lines += applySettings(from: reloaded.previous, to: reloaded.current)
-        lines += afterChange(snapshot)
+        // A reload is answered with what the kernel got: the rules follow before the answer.
+        warnMissingInterfaces(snapshot)
+        lines += syncKernel()
         return ControlResponse(ok: true, message: lines.joined(separator: "\n"))
     }
 
@@ -90,10 +104,54 @@ final class PolicyChanges: @unchecked Sendable {
             let message = "peer \"\(definition.name)\" added (live): \(definition.ceiling.summary); policy version \(snapshot.version)"
             count("peer_add")
             logger.info("\(message)")
-            return ControlResponse(ok: true, message: ([message] + afterChange(snapshot)).joined(separator: "\n"))
+            afterChange(snapshot)
+            return ControlResponse(ok: true, message: message)
         } catch {
             return ControlResponse(ok: false, error: error.description)
         }
+    }
+
+    /// A `batch` request: its peer changes go to the policy together; one answer each, and one in all.
+    func batch(_ requests: [ControlRequest]) -> ControlResponse {
+        var changes: [LiveChange] = []
+        var refused: [Int: ControlResponse] = [:]
+        var slots: [Int] = []
+        for (position, request) in requests.enumerated() {
+            switch (request.command, request.peer, request.name) {
+            case (.peerAdd, .some(let fields), _):
+                do {
+                    changes.append(.add(try fields.definition(), replace: request.replace ?? false))
+                    slots.append(position)
+                } catch {
+                    refused[position] = ControlResponse(ok: false, error: error.description)
+                }
+            case (.peerRemove, _, .some(let name)):
+                changes.append(.remove(name))
+                slots.append(position)
+            default:
+                refused[position] = ControlResponse(ok: false, error: "a batch holds peer-add (with a peer) and peer-remove (with a name) requests only")
+            }
+        }
+        let results = policy.change(changes)
+        var responses = requests.indices.map { refused[$0] ?? ControlResponse(ok: true) }
+        var version: UInt64 = 0
+        for ((slot, change), result) in zip(zip(slots, changes), results) {
+            switch result {
+            case .success(let snapshot):
+                version = max(version, snapshot.version)
+                count(change.isAdd ? "peer_add" : "peer_remove")
+            case .failure(let error):
+                responses[slot] = ControlResponse(ok: false, error: error.description)
+            }
+        }
+        let done = responses.filter(\.ok).count
+        let message = "batch: \(done) of \(requests.count) change(s) applied" + (version > 0 ? "; policy version \(version)" : "")
+        logger.info("\(message)")
+        if version > 0 { afterChange(policy.store.snapshot) }
+        var response = ControlResponse(ok: done == requests.count, error: done == requests.count ? nil : "\(requests.count - done) change(s) refused", message: message)
+        response.responses = responses
+        response.policyVersion = version > 0 ? version : nil
+        return response
     }
 
     func removePeer(_ name: String) -> ControlResponse {
@@ -102,7 +160,8 @@ final class PolicyChanges: @unchecked Sendable {
             let message = "peer \"\(name)\" removed; policy version \(snapshot.version)"
             count("peer_remove")
             logger.info("\(message)")
-            return ControlResponse(ok: true, message: ([message] + afterChange(snapshot)).joined(separator: "\n"))
+            afterChange(snapshot)
+            return ControlResponse(ok: true, message: message)
         } catch {
             return ControlResponse(ok: false, error: error.description)
         }
@@ -122,20 +181,24 @@ final class PolicyChanges: @unchecked Sendable {
     /// A template's peers changed (WireGuard, learn-address, a measured ceiling): the rules and the
     /// safety net follow, as for `peer add`.
     func sourcedChanged(_ snapshot: PolicySnapshot) {
-        _ = afterChange(snapshot)
+        afterChange(snapshot)
     }
 
     /// Interface indexes changed (the main loop's periodic check).
     func interfacesChanged(_ snapshot: PolicySnapshot) {
         logger.info("interface indexes changed; policy version \(snapshot.version)")
-        _ = afterChange(snapshot)
+        afterChange(snapshot)
     }
 
-    /// Keeps the rules in step with the policy; returns what it did, for the answer. The policy in force
-    /// now is what the kernel gets, whichever change called: changes published together by several
-    /// threads end in one kernel update, and none can put back an older policy over a newer one.
-    private func afterChange(_ snapshot: PolicySnapshot) -> [String] {
+    /// A change is in force: the kernel follows (`kernelSync`).
+    private func afterChange(_ snapshot: PolicySnapshot) {
         warnMissingInterfaces(snapshot)
+        if rules != nil { kernelSync.request() }
+    }
+
+    /// Brings the rules and the net in line with the policy in force now, whichever change asked: none
+    /// can put back an older policy over a newer one. Returns what it did, for the log and an answer.
+    private func syncKernel() -> [String] {
         guard let rules else { return [] }
         let latest = policy.store.snapshot
         return rules.update(to: ruleSpec(latest), policy: NftPolicy(snapshot: latest), version: latest.version)

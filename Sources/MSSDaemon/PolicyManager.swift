@@ -16,6 +16,9 @@ public final class PolicyManager: Sendable {
         /// template exists, never saved to the file.
         var sourced: [PeerDefinition] = []
         var version: UInt64
+        /// Who holds each name and prefix among the file's and the live peers: a `peer add` is checked
+        /// against these in O(k), not by compiling the whole policy (`PeerIndex`).
+        var index = PeerIndex()
     }
 
     public let store: PolicyStore
@@ -24,6 +27,9 @@ public final class PolicyManager: Sendable {
     /// Command-line settings applied on top of every file read.
     public let overrides: PolicyOverrides
     private let state: Mutex<State>
+    private let commits = GroupCommit<LiveChange, PolicySnapshot>()
+    /// `State.configuration` as of the last publication, under a lock no compilation holds.
+    private let published: Mutex<PolicyConfiguration>
     private let interfaceIndex: @Sendable (String) -> UInt32?
 
     public init(
@@ -36,7 +42,10 @@ public final class PolicyManager: Sendable {
         let configuration = overrides.applied(to: configuration)
         let snapshot = try PolicySnapshot(version: 1, configuration: configuration, interfaceIndex: interfaceIndex)
         store = PolicyStore(snapshot)
-        state = Mutex(State(configuration: configuration, version: 1))
+        var initial = State(configuration: configuration, version: 1)
+        initial.index = PeerIndex(file: configuration.peers, live: [])
+        state = Mutex(initial)
+        published = Mutex(configuration)
     }
 
     /// What a reload changed: the snapshot now in force and the configurations before and after.
@@ -46,7 +55,9 @@ public final class PolicyManager: Sendable {
         public var current: PolicyConfiguration
     }
 
-    public var configuration: PolicyConfiguration { state.withLock { $0.configuration } }
+    /// The configuration in force, read without waiting for a change being compiled (a learn-address
+    /// request reads the templates while a 10,000-peer policy compiles).
+    public var configuration: PolicyConfiguration { published.withLock { $0 } }
     public var livePeers: [PeerDefinition] { state.withLock { $0.live } }
     public var sourcedPeers: [PeerDefinition] { state.withLock { $0.sourced } }
 
@@ -61,6 +72,7 @@ public final class PolicyManager: Sendable {
             version: state.version + 1, configuration: configuration, livePeers: live + kept, interfaceIndex: interfaceIndex)
         state.version += 1
         state.configuration = configuration
+        published.withLock { $0 = configuration }
         state.live = live
         state.sourced = kept
         store.replace(snapshot)
@@ -148,37 +160,78 @@ public final class PolicyManager: Sendable {
         return try state.withLock { (state) throws(PolicyError) -> Reloaded in
             let previous = state.configuration
             let snapshot = try publish(&state, configuration: configuration, live: state.live)
+            state.index = PeerIndex(file: configuration.peers, live: state.live)
             return Reloaded(snapshot: snapshot, previous: previous, current: configuration)
         }
     }
 
     /// Adds (or, with `replace`, replaces) a live peer.
     public func add(_ peer: PeerDefinition, replace: Bool) throws(PolicyError) -> PolicySnapshot {
-        try state.withLock { (state) throws(PolicyError) -> PolicySnapshot in
-            var live = state.live
-            if let existing = live.firstIndex(where: { $0.name == peer.name }) {
-                guard replace else {
-                    throw PolicyError([PolicyDiagnostic(file: "peer add", line: 0, key: "name", message: "live peer \"\(peer.name)\" exists; remove it first or use --replace")])
-                }
-                live[existing] = peer
-            } else {
-                live.append(peer)
-            }
-            return try publish(&state, configuration: state.configuration, live: live)
-        }
+        try commits.submit(.add(peer, replace: replace)) { apply($0) }
     }
 
     /// Removes a live peer. File peers are removed by editing the file and reloading.
     public func remove(name: String) throws(PolicyError) -> PolicySnapshot {
-        try state.withLock { (state) throws(PolicyError) -> PolicySnapshot in
-            guard let index = state.live.firstIndex(where: { $0.name == name }) else {
-                let inFile = state.configuration.peers.contains { $0.name == name }
-                let message = inFile ? "peer \"\(name)\" comes from \(state.configuration.file ?? "the file"); edit the file and reload (SIGHUP)" : "no live peer named \"\(name)\""
-                throw PolicyError([PolicyDiagnostic(file: "peer remove", line: 0, key: "name", message: message)])
+        try commits.submit(.remove(name)) { apply($0) }
+    }
+
+    /// Several live changes from one client (a `batch` request), applied in order and published
+    /// together with whatever other clients sent meanwhile; one result each.
+    func change(_ changes: [LiveChange]) -> [Result<PolicySnapshot, PolicyError>] {
+        commits.submitAll(changes) { apply($0) }
+    }
+
+    /// Applies a batch of live changes in order (`GroupCommit`): each is checked against the index as
+    /// if alone, and those that pass are published together in one snapshot, compiled once.
+    /// - Returns: for each change, the snapshot that holds it, or why it was refused.
+    private func apply(_ batch: [LiveChange]) -> [Result<PolicySnapshot, PolicyError>] {
+        state.withLock { state in
+            // Removed peers leave a hole until the end of the batch, so the index's slots stay true.
+            var live: [PeerDefinition?] = state.live
+            var index = state.index
+            var removed = false
+            var outcomes: [PolicyError?] = []
+            for change in batch {
+                do throws(PolicyError) {
+                    switch change {
+                    case .add(let peer, let replace):
+                        try index.admit(peer, replace: replace, live: live)
+                        if let slot = index.liveSlot(peer.name), let old = live[slot] {
+                            index.forget(old)
+                            live[slot] = peer
+                            index.record(peer, slot: slot)
+                        } else {
+                            live.append(peer)
+                            index.record(peer, slot: live.count - 1)
+                        }
+                    case .remove(let name):
+                        guard let slot = index.liveSlot(name), let old = live[slot] else {
+                            let message = index.isFilePeer(name)
+                                ? "peer \"\(name)\" comes from \(state.configuration.file ?? "the file"); edit the file and reload (SIGHUP)"
+                                : "no live peer named \"\(name)\""
+                            throw PolicyError([PolicyDiagnostic(file: "peer remove", line: 0, key: "name", message: message)])
+                        }
+                        index.forget(old)
+                        live[slot] = nil
+                        removed = true
+                    }
+                    outcomes.append(nil)
+                } catch {
+                    outcomes.append(error)
+                }
             }
-            var live = state.live
-            live.remove(at: index)
-            return try publish(&state, configuration: state.configuration, live: live)
+            guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { .failure($0!) } }
+            let compacted = live.compactMap { $0 }
+            if removed { index.reindexLive(compacted) }
+            do throws(PolicyError) {
+                let snapshot = try publish(&state, configuration: state.configuration, live: compacted)
+                state.index = index
+                return outcomes.map { $0.map { .failure($0) } ?? .success(snapshot) }
+            } catch {
+                // The index let through what the whole policy refuses: the batch fails as one, and the
+                // running policy stays.
+                return batch.map { _ in .failure(error) }
+            }
         }
     }
 
@@ -210,6 +263,7 @@ public final class PolicyManager: Sendable {
             }
             let count = state.live.count
             _ = try publish(&state, configuration: configuration, live: [])
+            state.index = PeerIndex(file: configuration.peers, live: [])
             return count
         }
     }

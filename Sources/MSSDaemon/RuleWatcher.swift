@@ -12,6 +12,10 @@ final class RuleWatcher: @unchecked Sendable {
     private let inFlight = Atomic(false)
     private let listStale = Atomic(false)
     private var lastCheck: Int64 = 0
+    /// How long the last check took: the next one waits at least three times that (and 250 ms), so
+    /// checking a large net (nft lists 100,000 elements slowly) never takes most of a core, whatever
+    /// rate of change notifications comes in (the daemon's own updates send them too).
+    private let lastLength = Atomic<Int64>(0)
     private let interval: Int64
 
     /// Subscribes now (before privileges are dropped); nothing runs until `start`.
@@ -24,7 +28,7 @@ final class RuleWatcher: @unchecked Sendable {
     /// Starts the notification thread and the check thread (after the capability drop).
     func start(now: Int64) {
         lastCheck = now
-        checks = JobQueue(threads: 1)
+        checks = JobQueue(threads: 1, background: true)
         events?.start { [self] in dirty.store(true, ordering: .releasing) }
     }
 
@@ -33,14 +37,17 @@ final class RuleWatcher: @unchecked Sendable {
         guard let checks else { return }
         // A change noticed while a check runs stays noticed: the flag is taken only by a check that
         // starts, so an outside deletion during a restore is restored too, not left to the periodic check.
-        guard dirty.load(ordering: .acquiring) || now - lastCheck >= interval,
+        let spacing = max(250, 3 * lastLength.load(ordering: .relaxed))
+        guard dirty.load(ordering: .acquiring) || now - lastCheck >= interval, now - lastCheck >= spacing,
             inFlight.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
         dirty.store(false, ordering: .releasing)
         lastCheck = now
         checks.async { [self] in
+            let start = monotonicMilliseconds()
             // The restore recreated the liveness list: the main loop reopens it on its next turn.
             keeper.restoreIfChanged { listStale.store(true, ordering: .releasing) }
+            lastLength.store(monotonicMilliseconds() - start, ordering: .relaxed)
             inFlight.store(false, ordering: .releasing)
         }
     }

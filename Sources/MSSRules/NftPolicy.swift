@@ -219,12 +219,38 @@ public struct NftPolicy: Sendable, Hashable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// An nft transaction that turns the installed compilation `old` into this one by element updates
-    /// (flushing and refilling the maps and sets, adding chains for new ceilings), or nil when the rules
-    /// differ and only a replacement of the table will do.
+    /// An nft transaction that turns the installed compilation `old` into this one by element updates, or
+    /// nil when the rules differ and only a replacement of the table will do. Only what changed is sent:
+    /// the elements `old` has and this one has not are deleted, the new ones added (a peer change at
+    /// 100,000 peers is a few elements, not the whole map), chains for new ceilings are made first and
+    /// those of ceilings gone are deleted last.
     public func elementUpdate(from old: NftPolicy, table: String, counter: String?) -> String? {
         // The same rules name the same sets, so only elements differ.
         guard policyRules(counter: counter) == old.policyRules(counter: counter) else { return nil }
+        var deletions: [String] = []
+        var additions: [String] = []
+        func diff(_ name: String, old: [String], new: [String], key: (String) -> String) {
+            let before = Set(old)
+            let after = Set(new)
+            // A map element whose verdict changed is deleted by its key and added again.
+            let gone = old.filter { !after.contains($0) }
+            let come = new.filter { !before.contains($0) }
+            if !gone.isEmpty { deletions.append("delete element inet \(table) \(name) { " + gone.map(key).joined(separator: ", ") + " }") }
+            if !come.isEmpty { additions.append("add element inet \(table) \(name) { " + come.joined(separator: ", ") + " }") }
+        }
+        let mapKey = { (element: String) in String(element.prefix { $0 != " " }) }
+        for family in [IPFamilyName.ipv4, .ipv6] {
+            let part = families[family] ?? FamilyPart()
+            let before = old.families[family] ?? FamilyPart()
+            guard part.present || before.present else { continue }
+            diff("\(family.prefix)peers", old: before.mapElements, new: part.mapElements, key: mapKey)
+            diff("\(family.prefix)claimed", old: before.claimed, new: part.claimed, key: { $0 })
+            for peer in conditional {
+                guard let owned = peer.owned[family] else { continue }
+                let previous = old.conditional.first { $0.index == peer.index }?.owned[family] ?? []
+                diff("p\(peer.index)_\(family.prefix)owned", old: previous, new: owned, key: { $0 })
+            }
+        }
         var lines: [String] = []
         // A new ceiling's chain is declared, emptied and filled: one rule, however often the value came
         // and went (a chain left by an interrupted update is refilled, never added to).
@@ -233,26 +259,9 @@ public struct NftPolicy: Sendable, Hashable {
             lines.append("flush chain inet \(table) clamp_\(value)")
             lines.append("add rule inet \(table) clamp_\(value) " + Self.clampRule(value, counter: counter))
         }
-        for family in [IPFamilyName.ipv4, .ipv6] {
-            guard let part = families[family], part.present else { continue }
-            lines.append("flush map inet \(table) \(family.prefix)peers")
-            if !part.mapElements.isEmpty {
-                lines.append("add element inet \(table) \(family.prefix)peers { " + part.mapElements.joined(separator: ", ") + " }")
-            }
-            lines.append("flush set inet \(table) \(family.prefix)claimed")
-            if !part.claimed.isEmpty {
-                lines.append("add element inet \(table) \(family.prefix)claimed { " + part.claimed.joined(separator: ", ") + " }")
-            }
-            for peer in conditional {
-                guard let owned = peer.owned[family] else { continue }
-                lines.append("flush set inet \(table) p\(peer.index)_\(family.prefix)owned")
-                if !owned.isEmpty {
-                    lines.append("add element inet \(table) p\(peer.index)_\(family.prefix)owned { " + owned.joined(separator: ", ") + " }")
-                }
-            }
-        }
-        // Chains of ceilings no element jumps to any more go, after the maps that named them were
-        // refilled: the table holds exactly what a fresh rendering of this policy holds.
+        lines += deletions + additions
+        // Chains of ceilings no element jumps to any more go, after the elements that named them: the
+        // table holds exactly what a fresh rendering of this policy holds.
         for value in old.values.subtracting(values).sorted() {
             lines.append("delete chain inet \(table) clamp_\(value)")
         }

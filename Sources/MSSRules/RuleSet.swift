@@ -49,7 +49,9 @@ public struct RuleSet: Sendable {
     /// and ceilings changed, a replacement of the table otherwise.
     public func updateNet(from old: NftPolicy?, to policy: NftPolicy, spec: RuleSpec) throws(RuleError) {
         if let old, let transaction = policy.elementUpdate(from: old, table: instance.netTable, counter: SafetyNet.counter) {
-            try net.run(transaction)
+            // Refused when the kernel's elements are not what this daemon wrote last (someone changed
+            // them): the whole table is written again instead.
+            do { try net.run(transaction) } catch { try net.apply(SafetyNet.script(policy, spec: spec)) }
         } else {
             try net.apply(SafetyNet.script(policy, spec: spec))
         }

@@ -1,5 +1,10 @@
 import ArgumentParser
 import MSSDaemon
+import MSSPolicy
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension MSSClamp {
     struct LearnAddress: ParsableCommand {
@@ -41,21 +46,72 @@ extension MSSClamp {
         }
 
         func run() throws {
+            let status = Self.send(
+                template: template, operation: operation, address: address, commonName: commonName, strict: strict,
+                path: try socket.path, timeout: socket.timeout)
+            if status != 0 { throw ExitCode(status) }
+        }
+
+        /// Sends the learn request and says what happened on stderr (OpenVPN's log); returns the exit
+        /// status: 0, or with `strict` the error's code.
+        static func send(
+            template: String, operation: String, address: String, commonName: String?, strict: Bool, path: String,
+            timeout: Double?
+        ) -> Int32 {
             var request = ControlRequest(command: .learn)
             request.template = template
             request.operation = operation
             request.address = address
             request.commonName = commonName
             var stderr = StandardError()
+            var code: Int32 = 0
             do {
                 // OpenVPN waits for its hook: never long.
-                let response = try socket.send(request, defaultTimeout: 3)
-                print("mssclamp: \(response.message ?? "ok")", to: &stderr)
+                let response = try ControlClient.send(request, to: path, timeout: timeout ?? 3)
+                if response.ok {
+                    print("mssclamp: \(response.message ?? "ok")", to: &stderr)
+                    return 0
+                }
+                print("mssclamp: error: \(response.error ?? "the daemon refused the request")", to: &stderr)
+                code = 65
             } catch {
-                // send() has printed why; OpenVPN must still route the client.
-                if strict { throw error }
-                print("mssclamp: learn-address \(operation) \(address) not applied; the client is routed without its own ceiling", to: &stderr)
+                print("mssclamp: error: \(error.description)", to: &stderr)
+                code = error.exitCode
             }
+            // OpenVPN must still route the client unless told otherwise.
+            if strict { return code }
+            print("mssclamp: learn-address \(operation) \(address) not applied; the client is routed without its own ceiling", to: &stderr)
+            return 0
+        }
+
+        /// The hook's own command line, as OpenVPN runs it (`learn-address TEMPLATE OP ADDRESS [CN]`,
+        /// `--strict`, `--socket PATH`), taken without building the whole command tree: OpenVPN waits for
+        /// every call, and the parser's start-up is most of a call's time. Anything else (help, other
+        /// options, a bad operation) returns nil, and the full parser answers it.
+        static func fastPath(_ arguments: [String]) -> Int32? {
+            guard arguments.count >= 2, arguments[1] == "learn-address" else { return nil }
+            var positional: [String] = []
+            var strict = false
+            var socket: String?
+            var rest = arguments.dropFirst(2)
+            while let argument = rest.popFirst() {
+                if argument == "--strict" {
+                    strict = true
+                } else if argument == "--socket", let value = rest.popFirst() {
+                    socket = value
+                } else if argument.hasPrefix("-") {
+                    return nil
+                } else {
+                    positional.append(argument)
+                }
+            }
+            guard (3...4).contains(positional.count), ["add", "update", "delete"].contains(positional[1]) else { return nil }
+            // Without --socket: the primary instance's, when it is there; the full parser finds others.
+            let primary = PolicyConfiguration.defaultControlSocket
+            guard let socket = socket ?? (access(primary, F_OK) == 0 ? primary : nil) else { return nil }
+            return send(
+                template: positional[0], operation: positional[1], address: positional[2],
+                commonName: positional.count == 4 ? positional[3] : nil, strict: strict, path: socket, timeout: nil)
         }
     }
 }

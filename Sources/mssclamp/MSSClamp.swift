@@ -11,6 +11,7 @@ import MSSDaemon
 enum Entry {
     static func main() {
         ProcessSignals.ignoreBrokenPipes()
+        if let status = MSSClamp.LearnAddress.fastPath(CommandLine.arguments) { exit(status) }
         MSSClamp.main()
     }
 }
