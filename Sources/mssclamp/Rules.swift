@@ -149,7 +149,20 @@ extension MSSClamp {
             @Flag(help: "Leave the kernel safety net in place (the service's ExecStopPost: the kernel keeps clamping while the daemon is down).")
             var keepNet = false
 
+            @Flag(help: "Remove the rules and nets of every instance installed in this network namespace (the package's removal does this), whatever started them.")
+            var allInstances = false
+
             func run() throws {
+                if allInstances {
+                    let rules = try options.ruleSet(.primary)
+                    for name in rules.installedInstances() {
+                        guard let instance = Instance(name: name) else { continue }
+                        let named = try options.ruleSet(instance)
+                        try ruleStep { () throws(RuleError) in try named.remove(keepNet: keepNet) }
+                        print("removed the rules of instance \(instance)")
+                    }
+                    return
+                }
                 switch options.backend {
                 case .iptables:
                     let instance = try options.instance()

@@ -103,8 +103,9 @@ struct DataPlaneTests {
         let lab = try Lab()
         defer { lab.tearDown() }
         let first = try lab.startDaemon(["--mss", "1360", "--queue", "5"])
-        // Another instance on the same queue: the kernel refuses the bind.
-        let second = try lab.run(lab.gateway, [BuiltProducts.mssclamp, "run", "--mss", "1360", "--queue", "5", "--instance", "other"], timeout: 20)
+        // Another instance on the same queue (scoped: one unscoped instance per host): the kernel refuses the bind.
+        let second = try lab.run(
+            lab.gateway, [BuiltProducts.mssclamp, "run", "--mss", "1360", "--queue", "5", "--instance", "other", "--interface", "g-c"], timeout: 20)
         #expect(second.status == 69)
         #expect(second.error.contains("queue 5 is already bound by another process"), "\(second.error)")
         // The same instance (the queue names it): refused before it binds anything.

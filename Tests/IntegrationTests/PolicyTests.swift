@@ -116,9 +116,13 @@ struct PolicyTests {
         // sends the prefix to a new clamp chain.
         let low = try lab.mssclamp(["peer", "add", "low", "--match", "198.51.100.0/24", "--mss", "1000"] + socket)
         #expect(low.status == 0, "\(low.error)")
-        #expect(low.output.contains("safety net updated"), "\(low.output)")
-        let net = try lab.exec(lab.gateway, ["nft", "list", "table", "inet", "mssclamp_net"])
-        #expect(net.contains("198.51.100.0/24 : jump clamp_1000") && net.contains("chain clamp_1000"), "\(net)")
+        // The answer comes once the peer is in force for the daemon; the net follows a moment later.
+        let followed = try eventually(timeout: 5) {
+            let net = try lab.exec(lab.gateway, ["nft", "list", "table", "inet", "mssclamp_net"])
+            return net.contains("198.51.100.0/24 : jump clamp_1000") && net.contains("chain clamp_1000")
+        }
+        #expect(followed, "\((try? lab.exec(lab.gateway, ["nft", "list", "table", "inet", "mssclamp_net"])) ?? "")")
+        #expect(daemon.waitForOutput(timeout: 5) { $0.contains("safety net updated") }, "\(daemon.output)")
 
         // peer save appends the live peers to the file; the result validates.
         let save = try lab.mssclamp(["peer", "save"] + socket)

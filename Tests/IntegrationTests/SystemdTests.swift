@@ -76,7 +76,7 @@ struct SystemdTests {
 
         // A second instance from the template, on queue 1: both run; stopping it leaves instance 0 (and
         // its control socket in the shared runtime directory) untouched.
-        try sandbox.run(["sh", "-c", "printf '[queue]\\nnum = 1\\n[defaults]\\nmss4 = 1300\\n' > /etc/mssclamp/second.toml"])
+        try sandbox.run(["sh", "-c", "printf '[queue]\\nnum = 1\\ninterfaces = [\"wg-second\"]\\n[defaults]\\nmss4 = 1300\\n' > /etc/mssclamp/second.toml"])
         let second = try sandbox.run(["systemctl", "start", "mssclamp@second"])
         let secondJournal = try sandbox.run(["journalctl", "-u", "mssclamp@second", "--no-pager", "-n", "30"]).output
         #expect(second.status == 0, "\(second.error) \(secondJournal)")

@@ -55,6 +55,17 @@ struct RequestServerTests {
         }
     }
 
+    /// A request over the limit is refused even when its terminator arrives in the same read: the limit
+    /// holds before framing (a 70,060-byte line against 64 KiB was processed once).
+    @Test func theSizeLimitHoldsBeforeFraming() throws {
+        let fixture = try Fixture(limits: ServerLimits(maxRequestBytes: 64 << 10, maxClients: 64, requestSeconds: 2, responseSeconds: 2))
+        let answer = try fixture.ask(String(repeating: "x", count: 70_059))
+        #expect(answer == "too large", "a request past the limit was answered: \(answer?.prefix(40) ?? "nothing")")
+        // One at the limit is still served.
+        let fitting = try fixture.ask(String(repeating: "y", count: 64 << 10))
+        #expect(fitting?.hasPrefix("pong yyy") == true)
+    }
+
     @Test func earlyHangUpsLeaveTheServerAnswering() throws {
         let fixture = try Fixture()
         for index in 0..<100 {

@@ -14,6 +14,51 @@ struct TemplateTests {
         }
     }
 
+    /// Issue 19: what a learn-address template may be taught. Host addresses inside `learn_within` pass;
+    /// wider prefixes, addresses outside, and special-use space are refused with the reason.
+    @Test func learnBoundsRefuseWhatIsOutside() throws {
+        let configuration = try PolicyConfiguration.parse(
+            """
+            [[peer]]
+            name = "clients"
+            learn_address = true
+            learn_within = ["10.8.0.0/24", "fd00:8::/64"]
+            learn_max = 2
+            mss = 1300
+            """, file: "t.toml")
+        let bounds = configuration.templates[0].learning
+        #expect(bounds.maximum == 2 && !bounds.subnets && bounds.within.map(\.description) == ["10.8.0.0/24", "fd00:8::/64"])
+        for accepted in ["10.8.0.42", "fd00:8::42"] {
+            #expect(bounds.refusal(try IPPrefix(parsing: accepted)) == nil, "\(accepted)")
+        }
+        let refusals = [
+            "0.0.0.0/0": "not a host address", "::/0": "not a host address", "192.0.2.7": "outside learn_within",
+            "10.8.0.0/25": "not a host address", "10.9.0.1": "outside learn_within", "fd00:9::1": "outside learn_within",
+        ]
+        for (address, reason) in refusals {
+            let refusal = bounds.refusal(try IPPrefix(parsing: address))
+            #expect(refusal?.contains(reason) == true, "\(address): \(refusal ?? "accepted")")
+        }
+        // Without bounds, special-use space is still never a client's address.
+        let open = LearnBounds(subnets: true)
+        for address in ["127.0.0.1", "::1", "224.0.0.5", "0.0.0.0/0", "64.0.0.0/2", "ff02::1"] {
+            #expect(open.refusal(try IPPrefix(parsing: address)) != nil, "\(address) passed")
+        }
+        #expect(open.refusal(try IPPrefix(parsing: "10.8.0.0/24")) == nil)
+    }
+
+    /// The bounds are a learn-address template's keys: anywhere else, and out of range, they are errors.
+    @Test func learnBoundsBelongToLearnAddressTemplates() {
+        let wireguard = diagnostics("[[peer]]\nname = \"wg\"\nwireguard = \"wg0\"\nlearn_within = [\"10.8.0.0/24\"]\nmss = 1300\n")
+        #expect(wireguard.contains { $0.contains("t.toml:4: peer \"wg\".learn_within") && $0.contains("only a learn_address template") }, "\(wireguard)")
+        let plain = diagnostics("[[peer]]\nname = \"p\"\nmatch = \"10.1.0.0/16\"\nlearn_max = 5\nmss = 1300\n")
+        #expect(plain.contains { $0.contains("learn_max") }, "\(plain)")
+        let wide = diagnostics("[[peer]]\nname = \"c\"\nlearn_address = true\nlearn_within = [\"0.0.0.0/0\"]\nmss = 1300\n")
+        #expect(wide.contains { $0.contains("learn_within") && $0.contains("overlaps") }, "\(wide)")
+        let many = diagnostics("[[peer]]\nname = \"c\"\nlearn_address = true\nlearn_max = 0\nmss = 1300\n")
+        #expect(many.contains { $0.contains("learn_max") }, "\(many)")
+    }
+
     /// The acceptance policy, exactly as the issue gives it.
     @Test func theRoadWarriorPolicyParses() throws {
         let configuration = try PolicyConfiguration.parse(

@@ -137,8 +137,16 @@ struct NftAndImportTests {
         let new = NftPolicy(defaults: base.defaults, peers: base.peers + [live])
         let update = try #require(new.elementUpdate(from: old, table: "t", counter: "clamped"))
         #expect(update.contains("add chain inet t clamp_1234"))
-        #expect(update.contains("flush map inet t v4_peers"))
-        #expect(update.contains("10.1.2.0/24 : jump clamp_1234"))
+        // Only what changed is sent: the range the new peer splits goes, its pieces come; nothing flushed.
+        #expect(update.contains("add element inet t v4_peers {") && update.contains("10.1.2.0/24 : jump clamp_1234"), "\(update)")
+        #expect(!update.contains("flush map") && !update.contains("flush set"), "\(update)")
+        // Removing it again deletes its element and the chain no element jumps to any more.
+        let back = try #require(old.elementUpdate(from: new, table: "t", counter: "clamped"))
+        #expect(back.contains("delete element inet t v4_peers {") && back.contains("10.1.2.0/24"), "\(back)")
+        #expect(back.contains("delete chain inet t clamp_1234"), "\(back)")
+        #expect(!back.contains("10.1.2.0/24 : jump"), "\(back)")
+        // Back and forth any number of times, the new ceiling's chain is emptied before its one rule.
+        #expect(update.contains("flush chain inet t clamp_1234\nadd rule inet t clamp_1234"), "\(update)")
         let conditional = PeerDefinition(name: "c", match: [], outInterface: "ppp0", ceiling: .fixed(Ceilings(ipv4: 1400, ipv6: 1380)))
         #expect(NftPolicy(defaults: base.defaults, peers: base.peers + [conditional]).elementUpdate(from: old, table: "t", counter: "clamped") == nil)
     }
