@@ -44,6 +44,42 @@ struct PeerSourceTests {
         #expect(try sources.learn(template: "vpn", operation: "add", address: "52:54:00:12:34:56", commonName: "x").get().hasPrefix("ignored"))
     }
 
+    /// Issue 19: a probe is never aimed at the host itself, special-use space, or outside the pool, and
+    /// the cap and the trusted role bound what is learned.
+    @Test func probesAndLearnsStayInsideTheirBounds() throws {
+        let template = PeerTemplate(
+            name: "clients", source: .learnAddress, ceiling: .auto(fallback: nil), file: "t.toml", line: 1)
+        var bounded = template
+        bounded.learning = LearnBounds(within: [try IPPrefix(parsing: "10.8.0.0/24")], maximum: 2)
+        let local = [try IPPrefix(parsing: "10.8.0.1")]
+        #expect(PeerSources.probeRefusal("10.8.0.42", template: bounded, local: local) == nil)
+        #expect(PeerSources.probeRefusal("10.8.0.1", template: bounded, local: local)?.contains("this host") == true)
+        #expect(PeerSources.probeRefusal("::1", template: template, local: [])?.contains("loopback") == true)
+        #expect(PeerSources.probeRefusal("0.0.0.1", template: template, local: [])?.contains("unspecified") == true)
+        #expect(PeerSources.probeRefusal("192.0.2.7", template: bounded, local: [])?.contains("outside learn_within") == true)
+        // A ::/0 "peer" would be probed at ::1 (its first host): refused, it keeps its fallback.
+        #expect(PeerSources.probeRefusal(PeerSources.probeAddress([try IPPrefix(parsing: "::/0")]), template: template, local: []) != nil)
+
+        let policy = try Self.manager(
+            "[[peer]]\nname = \"vpn\"\nlearn_address = true\nlearn_within = [\"10.9.0.0/24\"]\nlearn_max = 2\nmss = 1300\n")
+        let sources = PeerSources(
+            policy: policy, auto: AutoCeilings(sockets: nil, unavailable: "test", logger: Logger(label: "t")), logger: Logger(label: "t"),
+            changed: { _ in })
+        #expect(throws: Never.self) { try sources.learn(template: "vpn", operation: "add", address: "10.9.0.2", commonName: "a", trusted: false).get() }
+        #expect(throws: Never.self) { try sources.learn(template: "vpn", operation: "add", address: "10.9.0.3", commonName: "b", trusted: false).get() }
+        // The third is one past learn_max; an address outside the pool is refused for root as well.
+        #expect(throws: PolicyError.self) { try sources.learn(template: "vpn", operation: "add", address: "10.9.0.4", commonName: "c").get() }
+        #expect(throws: PolicyError.self) { try sources.learn(template: "vpn", operation: "add", address: "10.7.0.4", commonName: "d").get() }
+        #expect(policy.sourcedPeers.map(\.name).sorted() == ["vpn/a", "vpn/b"])
+        // Without learn_within, only root may teach a template.
+        let open = try Self.manager("[[peer]]\nname = \"vpn\"\nlearn_address = true\nmss = 1300\n")
+        let openSources = PeerSources(
+            policy: open, auto: AutoCeilings(sockets: nil, unavailable: "test", logger: Logger(label: "t")), logger: Logger(label: "t"),
+            changed: { _ in })
+        #expect(throws: PolicyError.self) { try openSources.learn(template: "vpn", operation: "add", address: "10.9.0.2", commonName: "a", trusted: false).get() }
+        #expect(throws: Never.self) { try openSources.learn(template: "vpn", operation: "add", address: "10.9.0.2", commonName: "a", trusted: true).get() }
+    }
+
     @Test func learnedAddressesSurviveARestart() throws {
         let path = "/tmp/mssclamp-test-\(UUID().uuidString).learned"
         defer { unlink(path) }
