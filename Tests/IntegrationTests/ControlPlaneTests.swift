@@ -22,8 +22,7 @@ struct ControlPlaneTests {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             chmod(path, 0o755)
             binary = "\(path)/mssclamp"
-            try FileManager.default.copyItem(atPath: BuiltProducts.mssclamp, toPath: binary)
-            chmod(binary, 0o755)
+            try BuiltProducts.copyMssclamp(to: binary)
         }
         deinit { try? FileManager.default.removeItem(atPath: path) }
     }

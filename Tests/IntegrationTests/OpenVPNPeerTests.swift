@@ -32,8 +32,7 @@ struct OpenVPNPeerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         chmod(directory, 0o755)
         let binary = "\(directory)/mssclamp"
-        try FileManager.default.copyItem(atPath: BuiltProducts.mssclamp, toPath: binary)
-        chmod(binary, 0o755)
+        try BuiltProducts.copyMssclamp(to: binary)
         let socket = "\(directory)/control/control.sock"
         let policy = "\(directory)/policy.toml"
         try """

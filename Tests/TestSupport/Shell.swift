@@ -145,4 +145,13 @@ public enum BuiltProducts {
 
     /// The `mssclamp` executable (the test targets depend on it, so it is built before they run).
     public static var mssclamp: String { directory.appendingPathComponent("mssclamp").path }
+
+    /// A copy of `mssclamp` at `path`, mode 0755, for a hook run by another user. Copied by `cp`, not in
+    /// this process: a file this process held open for writing would be inherited by whatever another
+    /// test spawns at that moment, and every exec of the copy would then fail with ETXTBSY (OpenVPN's
+    /// hook failing, so OpenVPN refusing to route its clients) for as long as that child lives.
+    public static func copyMssclamp(to path: String) throws {
+        try Shell.check(["cp", mssclamp, path])
+        try Shell.check(["chmod", "0755", path])
+    }
 }
