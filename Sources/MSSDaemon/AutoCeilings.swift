@@ -143,7 +143,7 @@ final class AutoCeilings: @unchecked Sendable {
 
     func start() {
         guard let sockets else { return }
-        thread = WorkerThread { [self] in run(sockets) }
+        thread = WorkerThread(name: "mssclamp-probe") { [self] in run(sockets) }
     }
 
     func stop() {

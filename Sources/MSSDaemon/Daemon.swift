@@ -11,9 +11,10 @@ import Synchronization
 
 /// The daemon's life: start, run, stop, each in the order that loses no SYN.
 ///
-/// - Start: bind and configure every queue, drop privileges, start the workers, then install the rules
-///   (so the first queued SYN finds a worker), then open the control socket and the metrics endpoint,
-///   then tell systemd READY=1.
+/// - Start: bind and configure every queue, install the rules (while the daemon may still run every
+///   tool; a SYN queued before the workers run waits in the bound queue, none is lost), drop privileges,
+///   start the workers, then open the control socket and the metrics endpoint, then tell systemd
+///   READY=1.
 /// - Run: the main thread waits for signals (SIGINT/SIGTERM stop, SIGHUP reloads in the background,
 ///   SIGUSR1 prints the counters), pings the systemd watchdog while every worker turns its loop, logs
 ///   worker stalls, and re-resolves interface names.
@@ -223,7 +224,7 @@ public final class Daemon: @unchecked Sendable {
         // Output through its own thread from here on: no thread waits for whoever reads stdout/stderr.
         LogWriter.shared.start()
         defer { LogWriter.shared.stop() }
-        for worker in workers { threads.append(WorkerThread { worker.run() }) }
+        for worker in workers { threads.append(WorkerThread(name: "mssclamp-q\(worker.socket.queue)") { worker.run() }) }
         background = JobQueue(threads: 1)
         changes.start()
         // A recreated interface gets its peer back before its first SYN: re-resolve on the link event

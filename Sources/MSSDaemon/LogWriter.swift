@@ -60,7 +60,7 @@ public final class LogWriter: @unchecked Sendable {
         guard !started else { return }
         started = true
         stopping = false
-        thread = WorkerThread { [self] in serve() }
+        thread = WorkerThread(name: "mssclamp-log") { [self] in serve() }
     }
 
     /// Writes what is queued, for at most `seconds`, and goes back to direct writes.

@@ -36,7 +36,7 @@ final class NetlinkEvents: @unchecked Sendable {
 
     /// Starts the reading thread (after the capability drop, like every thread).
     func start(_ onEvent: @escaping @Sendable () -> Void) {
-        thread = WorkerThread { [self] in
+        thread = WorkerThread(name: "mssclamp-links") { [self] in
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while !stopping.load(ordering: .relaxed) {
                 var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

@@ -86,7 +86,7 @@ final class PeerSources: @unchecked Sendable {
         restoreLearned()
         followUp.start()
         auto.start()
-        thread = WorkerThread { [self] in
+        thread = WorkerThread(name: "mssclamp-peers") { [self] in
             var last: Int64 = 0
             while !stopping.load(ordering: .relaxed) {
                 let now = monotonicMilliseconds()
