@@ -34,8 +34,14 @@ struct InstanceTests {
         #expect(tables.contains("mssclamp_net\n") && tables.contains("mssclamp_net_1"), "\(tables)")
         #expect(try Self.verified(lab, mss: 1300, queue: 0))
         #expect(try Self.verified(lab, mss: 1250, queue: 1, scope: ["--interface", "g-c"]))
-        // The first chain in FORWARD takes the SYN; whichever it is, it must be one of the two ceilings.
-        #expect([1300, 1250].contains(try lab.handshakeMSS()))
+        // The first chain in FORWARD takes the SYN; whichever it is, it must be one of the two ceilings,
+        // and the daemon of that ceiling counted it.
+        let clampedBefore = [1300: try lab.daemonClamped(socket: lab.controlSocket), 1250: try lab.daemonClamped(socket: socketB)]
+        let seen = try lab.handshakeMSS()
+        #expect([1300, 1250].contains(seen))
+        let taker = seen == 1300 ? lab.controlSocket : socketB
+        #expect(try eventually(timeout: 5) { try lab.daemonClamped(socket: taker) > clampedBefore[seen] ?? .max }, "no daemon counted the SYN")
+        let firstClamped = try lab.daemonClamped(socket: lab.controlSocket)
 
         // A second daemon of instance 1 (another queue, same name) is refused; instance 1 is unharmed.
         let duplicate = try lab.spawn(lab.gateway, [
@@ -54,7 +60,8 @@ struct InstanceTests {
         #expect(prober.stop() == 69, "\(prober.output)")
         #expect(prober.output.contains("in use by another mssclamp"), "\(prober.output)")
         #expect(first?.isRunning == true)
-        #expect(try lab.daemonClamped(socket: lab.controlSocket) >= 0)
+        // Instance 0 still answers, and the refused daemons took nothing of its traffic or counters.
+        #expect(try lab.daemonClamped(socket: lab.controlSocket) == firstClamped)
 
         // Stop instance 0: instance 1's rules stay as they were, and its daemon takes the next SYN.
         #expect(first?.stop(signal: SIGTERM) == 0, "\(first?.output ?? "")")

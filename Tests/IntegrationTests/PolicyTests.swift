@@ -135,4 +135,37 @@ struct PolicyTests {
         #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0, "\(daemon.output)")
         #expect(!FileManager.default.fileExists(atPath: lab.controlSocket), "control socket left behind")
     }
+
+    /// Eight reloads, each a real change of the ceiling, while 50 connections a second come in: no SYN
+    /// is lost (a lost SYN shows as a handshake over 0.9 s: the client's retransmission after 1 s), none
+    /// fails, and every SYN reaches the server clamped to one of the two ceilings.
+    @Test func reloadsUnderLoadLoseNoSYN() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let config = TemporaryFile(unusedSuffix: ".toml")
+        func write(_ mss: Int) throws {
+            try "[defaults]\nmss4 = 1360\n\n[[peer]]\nname = \"clients\"\nmatch = [\"192.0.2.0/24\"]\nmss = \(mss)\n"
+                .write(toFile: config.path, atomically: true, encoding: .utf8)
+        }
+        try write(1300)
+        let daemon = try lab.startDaemon(["--config", config.path, "--queue", "0", "--install-rules"])
+        let capture = try Capture(lab: lab, namespace: lab.server, interface: "s-m", filter: "tcp dst port 80 and tcp[tcpflags] & tcp-syn != 0")
+        let load = try lab.spawn(lab.client, ["python3", Repository.script("labtool"), "rate", Lab.serverIPv4, "80", "50", "8"])
+        for round in 0..<8 {
+            usleep(400_000)
+            try write(round % 2 == 0 ? 1280 : 1300)
+            let reload = try lab.mssclamp(["reload", "--socket", lab.controlSocket])
+            #expect(reload.status == 0, "reload \(round): \(reload.output) \(reload.error)")
+        }
+        #expect(load.waitForOutput(timeout: 60) { $0.contains("\"count\"") }, "\(load.output)")
+        let last = load.output.split(separator: "\n").last.map(String.init) ?? ""
+        let result = (try? JSONSerialization.jsonObject(with: Data(last.utf8))) as? [String: Any] ?? [:]
+        #expect(result["count"] as? Int == 400 && result["slow"] as? Int == 0 && result["failed"] as? Int == 0, "\(result)")
+        #expect(daemon.output.components(separatedBy: "policy reloaded").count - 1 >= 8, "\(daemon.output)")
+        let syns = segments(try capture.stop(), flags: "S")
+        let other = syns.filter { !$0.contains("mss 1280,") && !$0.contains("mss 1300,") }
+        #expect(syns.count >= 400 && other.isEmpty, "\(syns.count) SYNs, not clamped to 1280 or 1300: \(other.prefix(3))")
+        #expect(daemon.stop(signal: SIGTERM, timeout: 10) == 0)
+    }
 }

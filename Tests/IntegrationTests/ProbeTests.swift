@@ -45,6 +45,41 @@ struct ProbeTests {
         #expect(reports.first?["router"] as? String == (target.contains(":") ? "2001:db8:5::1" : "203.0.113.1"))
     }
 
+    /// The "too big" trigger of `mss = "auto"`: a learned client is measured on its clean link; then the
+    /// link drops whatever is over 1400 bytes (silently, like a black hole), and a router's
+    /// "fragmentation needed" about a datagram to the client makes the daemon measure it again at once
+    /// (without it: in ten minutes).
+    @Test func aTooBigReportMeasuresThePeerAgain() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let config = TemporaryFile(unusedSuffix: ".toml")
+        try "[[peer]]\nname = \"vpn\"\nlearn_address = true\nlearn_within = [\"192.0.2.0/24\"]\nmss = \"auto\"\n"
+            .write(toFile: config.path, atomically: true, encoding: .utf8)
+        let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
+        let learn = try lab.mssclamp(["learn-address", "vpn", "add", Lab.clientIPv4, "alice", "--strict", "--socket", lab.controlSocket])
+        #expect(learn.status == 0, "\(learn.output) \(learn.error)")
+        func report() throws -> [String: Any] {
+            (try lab.statistics()["autoCeilings"] as? [[String: Any]])?.first { $0["address"] as? String == Lab.clientIPv4 } ?? [:]
+        }
+        let first = try eventually(timeout: 15) { try report()["pathMTU"] as? Int == 1500 }
+        #expect(first, "not measured on the clean link: \((try? report()) ?? [:]) \(daemon.output)")
+        let measured = Date()
+        try lab.exec(lab.client, ["iptables", "-I", "INPUT", "-m", "length", "--length", "1401:65535", "-j", "DROP"])
+        // One sweep per address every 10 s at most: the report comes after that.
+        let wait = 10.5 - Date().timeIntervalSince(measured)
+        if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+        #expect(try report()["pathMTU"] as? Int == 1500, "measured again before the report")
+        let sent = try lab.exec(lab.client, ["python3", Repository.script("labtool"), "send-too-big", Lab.clientIPv4, "192.0.2.1", Lab.clientIPv4, "1400"])
+        #expect(sent.contains("\"sent\""), "\(sent)")
+        let again = try eventually(timeout: 10) { try report()["pathMTU"] as? Int == 1400 }
+        #expect(again, "not measured again after \"too big\": \((try? report()) ?? [:]) \(daemon.output)")
+        #expect(try report()["mss4"] as? Int == 1360)
+        #expect(daemon.output.contains("\"too big\" (MTU 1400) for \(Lab.clientIPv4): measuring peer \"vpn/alice\" again"), "\(daemon.output)")
+        #expect(try lab.handshakeMSS() == 1360)
+        #expect(daemon.stop(signal: SIGTERM) == 0)
+    }
+
     @Test func calcGivesTheWorkedExamples() throws {
         let pppoe = try Shell.run([BuiltProducts.mssclamp, "calc", "--mtu", "1500", "--encap", "pppoe", "--json"])
         #expect(pppoe.status == 0 && pppoe.output.contains("\"mss4\" : 1452"), "\(pppoe.output)")

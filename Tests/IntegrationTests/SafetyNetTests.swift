@@ -38,12 +38,7 @@ struct SafetyNetTests {
         return (try lab.startDaemon(["--config", config.path, "--install-rules"]), config)
     }
 
-    static func netClamped(_ lab: Lab) throws -> Int {
-        let text = try lab.exec(lab.gateway, ["nft", "list", "counter", "inet", "mssclamp_net", "clamped"])
-        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
-        guard let index = words.firstIndex(of: "packets"), index + 1 < words.count else { return -1 }
-        return Int(words[index + 1]) ?? -1
-    }
+    static func netClamped(_ lab: Lab) throws -> Int { try lab.netClamped() }
 
     /// The four traps of issue 11, as raw SYNs through the daemon: a capture at the server, read the way
     /// Linux reads options, must show no MSS above the ceiling and a valid checksum on each.
@@ -96,22 +91,39 @@ struct SafetyNetTests {
         #expect(!left.contains("MSSCLAMP") && !left.contains("mssclamp"), "\(left)")
     }
 
-    /// SIGSTOP: within the liveness timeout new SYNs stop going to the queue and arrive at once, clamped
-    /// by the kernel to their peer's ceiling; after SIGCONT the daemon takes them again.
-    @Test func aStoppedDaemonsSYNsArriveClampedByTheKernel() throws {
+    /// The whole process stopped (SIGSTOP), or only its worker thread stuck while the main loop runs on
+    /// (ptrace; the main loop must see the stale heartbeat and stop refreshing the liveness switch):
+    /// within the liveness timeout new SYNs stop going to the queue and arrive at once, clamped by the
+    /// kernel to their peer's ceiling; once it runs again the daemon takes them again.
+    @Test(arguments: ["process", "worker"])
+    func aStoppedDaemonsSYNsArriveClampedByTheKernel(stopped: String) throws {
         let lab = try Lab()
         defer { lab.tearDown() }
         let (daemon, config) = try Self.startWithPolicy(lab)
         defer { _ = config }
         #expect(try lab.handshakeMSS() == 1300)
-        kill(daemon.pid, SIGSTOP)
-        usleep(3_000_000)  // past the liveness timeout (2 s)
+        var freezer: BackgroundProcess?
+        if stopped == "process" {
+            kill(daemon.pid, SIGSTOP)
+            usleep(3_000_000)  // past the liveness timeout (2 s)
+        } else {
+            let thread = try lab.spawn(lab.gateway, ["python3", Repository.script("labtool"), "freeze-thread", String(daemon.pid), "mssclamp-q0", "10"])
+            freezer = thread
+            #expect(thread.waitForOutput(timeout: 10) { $0.contains("frozen") }, "\(thread.output)")
+            usleep(4_500_000)  // past the stall threshold (receive timeout + 1 s), then the liveness timeout
+            #expect(daemon.isRunning)
+        }
         let load = try Self.labtool(lab, lab.client, ["rate", Lab.serverIPv4, "80", "20", "2"])
         let result = try JSONSerialization.jsonObject(with: Data(load.utf8)) as? [String: Any] ?? [:]
         #expect(result["count"] as? Int == 40 && result["slow"] as? Int == 0, "connections while stopped: \(result)")
         #expect(try lab.handshakeMSS() == 1300)
         #expect(try Self.netClamped(lab) >= 82, "40 SYNs and SYN/ACKs, and one more connection")
-        kill(daemon.pid, SIGCONT)
+        if let freezer {
+            #expect(freezer.waitForOutput(timeout: 20) { $0.contains("frozen_for") }, "\(freezer.output)")
+            #expect(freezer.output.contains("\"process_ended\": false"), "\(freezer.output)")
+        } else {
+            kill(daemon.pid, SIGCONT)
+        }
         // Once the worker's next turn refreshes the liveness switch, a connection's SYNs go to the daemon
         // again and the net's counter (updated as the kernel clamps) stays still.
         let taken = try eventually(timeout: 10) {
@@ -119,7 +131,7 @@ struct SafetyNetTests {
             #expect(try lab.handshakeMSS() == 1300)
             return try Self.netClamped(lab) == before
         }
-        #expect(taken, "after SIGCONT the daemon takes the SYNs again")
+        #expect(taken, "once it runs again the daemon takes the SYNs again")
         #expect(daemon.stop(signal: SIGTERM) == 0)
     }
 

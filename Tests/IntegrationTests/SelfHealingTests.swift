@@ -60,6 +60,9 @@ struct SelfHealingTests {
             .write(toFile: config.path, atomically: true, encoding: .utf8)
         let daemon = try lab.startDaemon(["--config", config.path, "--install-rules"])
         #expect(try lab.handshakeMSS() == 1200)
+        // The net behind the queue would lower a SYN the daemon left at 1360 (a stale interface index)
+        // to 1200 as well: only its counter tells the two apart. It must not move.
+        let netBefore = try lab.netClamped()
         let capture = try Capture(lab: lab, namespace: lab.server, interface: "s-m", filter: "tcp port 80 and tcp[tcpflags] & tcp-syn != 0")
         let load = try lab.spawn(lab.client, ["python3", Repository.script("labtool"), "rate", Lab.serverIPv4, "80", "50", "6"])
         usleep(1_000_000)
@@ -80,6 +83,7 @@ struct SelfHealingTests {
         print("interface recreated under load: \(syns.count) SYNs captured, \(notClamped.count) without the peer's MSS 1200")
         #expect(notClamped.isEmpty, "SYNs through the recreated interface with another MSS: \(notClamped.prefix(3))")
         #expect(try lab.handshakeMSS() == 1200)
+        #expect(try lab.netClamped() == netBefore, "the net, not the daemon, clamped SYNs through the recreated link")
         daemon.stop(signal: SIGTERM)
     }
 

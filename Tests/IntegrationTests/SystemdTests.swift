@@ -7,8 +7,8 @@ import Testing
 #endif
 
 /// mssclamp.service under a real systemd, booted as PID 1 in namespaces of its own
-/// (scripts/systemd-sandbox): installed by scripts/install, reloaded, stopped by SIGSTOP until the
-/// watchdog restarts it, joined by a second instance from the template unit, and stopped for good with
+/// (scripts/systemd-sandbox): installed by scripts/install, reloaded, its worker thread stuck until
+/// the watchdog restarts it, joined by a second instance from the template unit, and stopped for good with
 /// no rule left behind.
 @Suite(
     "The unit under a real systemd",
@@ -60,17 +60,29 @@ struct SystemdTests {
         }
         #expect(reloaded, "\(peers.output) \(peers.error)")
 
-        // SIGSTOP: no more watchdog pings, so systemd kills and restarts the daemon.
+        // The queue's worker thread stuck, the rest of the process running on (ptrace stops that one
+        // thread): the main loop must withhold the watchdog ping, so systemd aborts and restarts the
+        // daemon. (SIGSTOP would stop the main loop too, and never test that gate.)
         let stopped = try sandbox.show("MainPID")
         let restartsBefore = Int(try sandbox.show("NRestarts")) ?? -1
-        try sandbox.run(["kill", "-STOP", stopped])
+        try sandbox.run([
+            "sh", "-c", "python3 \(Repository.script("labtool")) freeze-thread \(stopped) mssclamp-q0 30 >/run/freeze.log 2>&1 &",
+        ])
+        let frozen = try eventually(timeout: 10) { try sandbox.run(["cat", "/run/freeze.log"]).output.contains("frozen") }
+        #expect(frozen, "\((try? sandbox.run(["cat", "/run/freeze.log"]).output) ?? "")")
+        // Only the worker is stopped: the main thread is not (T would be a stopped process).
+        let state = try sandbox.run(["sh", "-c", "grep ^State: /proc/\(stopped)/status"]).output
+        #expect(!state.contains("T (stopped)") && !state.isEmpty, "\(state)")
         let restarted = try eventually(timeout: 40) {
             let pid = try sandbox.show("MainPID")
             let active = try sandbox.run(["systemctl", "is-active", "mssclamp"]).output.hasPrefix("active")
             return active && pid != stopped && pid != "0"
         }
         let journal = try sandbox.run(["journalctl", "-u", "mssclamp", "--no-pager", "-n", "30"]).output
-        #expect(restarted, "the watchdog did not restart the stopped daemon: \(journal)")
+        #expect(restarted, "the watchdog did not restart the daemon with a stuck worker: \(journal)")
+        // systemd aborted the daemon for its watchdog (nothing else restarts it here).
+        let watchdog = try sandbox.run(["sh", "-c", "journalctl -u mssclamp --no-pager | grep -i watchdog"]).output
+        #expect(watchdog.contains("Watchdog timeout"), "\(journal)")
         #expect((Int(try sandbox.show("NRestarts")) ?? -1) > restartsBefore)
         #expect(try sandbox.run(["mssclamp", "stats"]).status == 0)
 

@@ -142,13 +142,30 @@ public final class Lab: @unchecked Sendable {
         return (Int(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1, result.status)
     }
 
-    /// `TcpInCsumErrors` of a namespace (nstat, absolute counters).
-    public func checksumErrors(_ namespace: String) throws -> Int {
-        let output = try exec(namespace, ["nstat", "-saz", "TcpInCsumErrors"])
-        for line in output.split(separator: "\n") where line.hasPrefix("TcpInCsumErrors") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+    /// Packets the gateway's kernel safety net lowered (its `clamped` counter): SYNs the daemon missed.
+    public func netClamped(table: String = "mssclamp_net") throws -> Int {
+        let text = try exec(gateway, ["nft", "list", "counter", "inet", table, "clamped"])
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        guard let index = words.firstIndex(of: "packets"), index + 1 < words.count, let value = Int(words[index + 1]) else {
+            throw CommandFailed(
+                command: ["nft", "list", "counter", "inet", table, "clamped"],
+                result: CommandResult(status: -1, output: text, error: "no packet count in the listing"))
         }
-        return 0
+        return value
+    }
+
+    /// `TcpInCsumErrors` of a namespace (/proc/net/snmp, since the namespace was made).
+    public func checksumErrors(_ namespace: String) throws -> Int {
+        // /proc/net/snmp: a "Tcp:" line of names, then a "Tcp:" line of values. A counter that cannot be
+        // read is an error, never a zero: a parse miss must not pass every `== 0` check.
+        let snmp = try exec(namespace, ["cat", "/proc/net/snmp"])
+        let tcp = snmp.split(separator: "\n").filter { $0.hasPrefix("Tcp:") }.map { $0.split(separator: " ").dropFirst() }
+        guard tcp.count == 2, let column = tcp[0].firstIndex(of: "InCsumErrors"), let value = Int(tcp[1][column]) else {
+            throw CommandFailed(
+                command: ["cat", "/proc/net/snmp"],
+                result: CommandResult(status: -1, output: snmp, error: "no TcpInCsumErrors counter in \(namespace)"))
+        }
+        return value
     }
 }
 
