@@ -1,7 +1,7 @@
 import Foundation
 import MSSPolicy
 
-/// nftables rendering: `table inet mssclamp` with the same prefilter as the iptables rules and
+/// nftables rendering: `table inet mssclamp` queueing every SYN and SYN/ACK, as the iptables rules do, with
 /// `queue ... bypass` (needs CONFIG_NFT_QUEUE), or, for `nft-map`, the whole policy compiled into interval
 /// verdict maps so the kernel clamps per peer with no user space at all.
 public enum NftablesRules {
