@@ -23,10 +23,15 @@ public enum ToolRunner {
     /// netlink socket must not take the daemon with it.
     public static let defaultTimeout = 20.0
 
+    /// Answers for the tools in the task that binds it (`ToolRunner.$standIn.withValue`): unit tests record
+    /// the calls, in order, and play a tool that fails. nil, the real tools, everywhere else.
+    @TaskLocal public static var standIn: (@Sendable (_ arguments: [String], _ input: String?) -> Result)?
+
     /// Runs `arguments[0]` found on PATH (or /usr/sbin, /sbin) with `input` on stdin.
     public static func run(_ arguments: [String], input: String? = nil, timeout: Double = defaultTimeout)
         throws(RuleError) -> Result
     {
+        if let standIn { return standIn(arguments, input) }
         do {
             let result = try ChildProcess.run(arguments, input: input.map { Array($0.utf8) }, timeout: timeout)
             if result.status != 0 && result.inputCut && result.error.isEmpty {

@@ -305,6 +305,28 @@ struct PolicyDecisionTests {
         #expect(policy.lowestCeilings == Ceilings(ipv4: 1100, ipv6: 1080))
     }
 
+    /// IPv6 SYNs take the IPv6 ceilings: of the peer that claims them, else of the defaults.
+    @Test func ipv6TakesTheIPv6Ceilings() throws {
+        let policy = try Self.policy(
+            """
+            [defaults]
+            mss4 = 1400
+            mss6 = 1300
+
+            [[peer]]
+            name = "site"
+            match = ["2001:db8:1::/48"]
+            mss = 1360
+            mss6 = 1280
+            """)
+        // The Linux IPv6 SYN (MSS 1440) from 2001:db8:1::10 to 2001:db8:2::20, and with the site's
+        // address replaced by 2001:db8:3::10.
+        #expect(Self.clampedMSS(Fixtures.linuxSYNv6, policy) == (1280, "site"))
+        var elsewhere = Fixtures.linuxSYNv6
+        elsewhere[13] = 3
+        #expect(Self.clampedMSS(elsewhere, policy) == (1300, "(default)"))
+    }
+
     @Test func missingInterfacesAreReportedAndMatchNothing() throws {
         let policy = try Self.policy(
             """

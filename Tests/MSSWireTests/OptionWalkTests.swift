@@ -65,6 +65,27 @@ struct TCPOptionWalkTests {
         }
     }
 
+    /// End-of-list ends what the receiver reads (Linux `tcp_parse_options` returns there): an MSS option
+    /// after it is neither counted nor clamped, and the bytes after it stay as they are.
+    @Test func nothingAfterEndOfListIsRead() {
+        ([2, 4, 0x05, 0xb4, 0, 2, 4, 0x23, 0x28, 0] as [UInt8]).withUnsafeBytes { area in
+            let summary = TCPOptionSummary(scanning: area)
+            #expect(summary.mssCount == 1 && summary.highestMSS == 1460)
+            #expect(summary.failure == nil)
+            #expect(summary.end == 4)
+        }
+        #expect(kinds([0, 2, 4, 0x23, 0x28]).kinds.isEmpty)
+        // The Linux SYN by hand: MSS 1460, end-of-list where sackOK was, MSS 9000 where the timestamp was.
+        var packet = Fixtures.linuxSYN
+        packet.replaceSubrange(44..<56, with: [0, 0, 2, 4, 0x23, 0x28, 1, 1, 1, 1, 1, 1])
+        Oracle.setTCPChecksum(&packet, Oracle.tcpChecksum(packet))
+        #expect(Oracle.receiverMSS(packet) == [1460])
+        let (outcome, after) = rewritten(packet, ceiling: 1360)
+        #expect(outcome == .clamped(from: 1460, to: 1360, count: 1))
+        #expect(Array(after[44...]) == Array(packet[44...]), "the bytes after end-of-list")
+        #expect(Oracle.tcpChecksumValid(after))
+    }
+
     @Test func summaryCountsEveryMSS() {
         Fixtures.twoMSSSYN[40...].withUnsafeBytes { area in
             let summary = TCPOptionSummary(scanning: area)
