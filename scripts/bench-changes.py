@@ -189,7 +189,7 @@ def main():
     try:
         sh("ip", "netns", "add", NAMESPACE)
         nsx("ip", "link", "set", "lo", "up")
-        for size in [int(text) for text in options.sizes.split(",")]:
+        for size in [int(text) for text in options.sizes.split(",") if text.strip()]:
             policy = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False).name
             write_policy(policy, size)
             run = {"peers_present": size}
@@ -235,6 +235,8 @@ def main():
             os.unlink(policy)
     finally:
         cleanup()
+    if not results["runs"]:
+        raise SystemExit("bench changes: no size measured (--sizes is empty); no result written")
     with open(options.output, "w") as handle:
         json.dump(results, handle, indent=2)
     ok = all(r["rules"]["verify_exit"] == 0 and r["rules"]["add_failures"] == 0 and r["rules"]["learn_address"]["failures"] == 0

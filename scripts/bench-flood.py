@@ -180,6 +180,8 @@ def main():
         bq.down()
         os.unlink(config)
 
+    names = {"k": "(k) kernel TCPMSS", "m": "(m) mssclamp --install-rules"}
+
     def summary(variant):
         data = rows[variant]
         whole = seconds + WARMUP[0]
@@ -194,12 +196,14 @@ def main():
                 "daemon_clamped_total": sum(row["daemon_clamped"] for row in data), "runs": data}
 
     table = {"k": summary("k"), "m": summary("m")}
-    ratio = table["m"]["clamped_per_s"] / table["k"]["clamped_per_s"] if table["k"]["clamped_per_s"] else 0
+    empty = [names[variant] for variant in "km" if not table[variant]["clamped_per_s"] or not table[variant]["sent_per_s"]]
+    if empty:
+        raise SystemExit(f"bench flood: no SYN sent or delivered clamped for {', '.join(empty)}; no result written")
+    ratio = table["m"]["clamped_per_s"] / table["k"]["clamped_per_s"]
     report = {"benchmark": "flood", "runs": runs, "seconds_per_run": seconds, "warmup_seconds": WARMUP[0], "variants": table,
               "ratio_clamped_m_over_k": ratio, "burst_50000": burst_result, "daemon_arguments": EXTRA}
     with open(output, "w") as handle:
         json.dump(report, handle, indent=2)
-    names = {"k": "(k) kernel TCPMSS", "m": "(m) mssclamp --install-rules"}
     print(f"SYN flood at the generator's full rate: {runs} interleaved runs of {WARMUP[0]:g}s warm-up + {seconds:g}s "
           f"counted, trafgen on all {os.cpu_count()} CPUs")
     print(f"  {'variant':30} {'clamped/s':>11} | whole runs: {'sent/s':>11} {'unclamped':>10} {'lost':>6} {'queue drops':>12}")

@@ -353,6 +353,11 @@ def main():
         }
 
     table = {variant: summary(variant) for variant in NAMES}
+    empty = [NAMES[variant] for variant in NAMES if not table[variant]["syn_per_s_median"]]
+    empty += [f"{NAMES[variant]} (CPU time)" for variant in "cd" if table[variant]["cpu_us_per_syn_median"] is None]
+    empty += [f"{NAMES[variant]} (drain)" for variant in "cd" if not any(row["syn_per_cpu_s"] for row in drains[variant])]
+    if empty:
+        raise SystemExit(f"bench queue: nothing measured for {', '.join(empty)}; no result written")
     ratio = table["d"]["syn_per_s_median"] / table["c"]["syn_per_s_median"]
     capacity = {variant: statistics.median(row["syn_per_cpu_s"] for row in rows) for variant, rows in drains.items()}
     drain_ratio = capacity["d"] / capacity["c"]

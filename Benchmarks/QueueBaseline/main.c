@@ -1,6 +1,7 @@
 // The C baseline for `scripts/bench queue`: an NFQUEUE consumer with the same design as mssclamp's data
 // plane (libmnl bind and config, recvmmsg batches, attributes parsed in place, the MSS rewrite of
-// CWireBaseline, every verdict of a batch in one send). Usage: queue-baseline QUEUE [MAXLEN]
+// CWireBaseline, every verdict of a batch in one send; a modified packet whose checksum the kernel left
+// unfinished, NFQA_SKB_CSUMNOTREADY, gets a full one, as mssclamp does). Usage: queue-baseline QUEUE [MAXLEN]
 // Runs until SIGINT/SIGTERM and prints the packets it handled.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -54,6 +55,46 @@ static size_t put_verdict(char *out, uint16_t queue, uint32_t id, const void *pa
         memset(out + total, 0, aligned - total);
     }
     return NLMSG_ALIGN(total);
+}
+
+// Where the TCP header of an IPv4 or IPv6 packet starts, past the IPv6 extension headers a SYN may carry;
+// -1 for anything else, fragments included (a first fragment's checksum covers bytes that are not here).
+static long tcp_offset(const uint8_t *p, size_t len) {
+    if (len >= 20 && p[0] >> 4 == 4) {
+        size_t ihl = (size_t)(p[0] & 15) * 4;
+        int fragment = (p[6] & 0x3f) || p[7];
+        return p[9] == IPPROTO_TCP && !fragment && ihl >= 20 && ihl + 20 <= len ? (long)ihl : -1;
+    }
+    if (len < 40 || p[0] >> 4 != 6) return -1;
+    uint8_t next = p[6];
+    size_t off = 40;
+    while (next != IPPROTO_TCP) {
+        if (off + 8 > len) return -1;
+        if (next == 0 || next == 43 || next == 60) {  // hop-by-hop, routing, destination options
+            next = p[off];
+            off += ((size_t)p[off + 1] + 1) * 8;
+        } else if (next == 51) {  // AH
+            next = p[off];
+            off += ((size_t)p[off + 1] + 2) * 4;
+        } else {
+            return -1;
+        }
+    }
+    return off + 20 <= len ? (long)off : -1;
+}
+
+// Completes a TCP checksum whose field holds the folded pseudo-header sum (CHECKSUM_PARTIAL, flagged
+// NFQA_SKB_CSUMNOTREADY): the kernel marks a returned payload CHECKSUM_NONE, so nothing else would. As
+// MSSRewrite does: the complement of the sum over the whole segment with that seed in the field.
+static void finish_checksum(uint8_t *tcp, size_t len, uint16_t seed) {
+    tcp[16] = (uint8_t)(seed >> 8);
+    tcp[17] = (uint8_t)seed;
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t)tcp[i] << 8 | tcp[i + 1];
+    if (len & 1) sum += (uint32_t)tcp[len - 1] << 8;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    tcp[16] = (uint8_t)(~sum >> 8);
+    tcp[17] = (uint8_t)~sum;
 }
 
 int main(int argc, char **argv) {
@@ -118,7 +159,7 @@ int main(int argc, char **argv) {
             int len = (int)msgs[i].msg_len;
             for (struct nlmsghdr *m = (struct nlmsghdr *)buf; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
                 if (m->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) continue;
-                uint32_t id = 0;
+                uint32_t id = 0, skbinfo = 0;
                 uint8_t *payload = NULL;
                 size_t plen = 0, caplen = 0;
                 struct nlattr *attr;
@@ -134,16 +175,30 @@ int main(int argc, char **argv) {
                     case NFQA_CAP_LEN:
                         caplen = ntohl(mnl_attr_get_u32(attr));
                         break;
+                    case NFQA_SKB_INFO:
+                        skbinfo = ntohl(mnl_attr_get_u32(attr));
+                        break;
                     }
                 }
                 handled++;
                 size_t newlen = plen;
                 int outcome = -1;
-                if (payload && caplen <= plen) {
+                // A locally generated packet (from a veth, a tap) may come with its checksum unfinished.
+                long tcp = -1;
+                uint16_t seed = 0;
+                int ready = !(skbinfo & NFQA_SKB_CSUMNOTREADY);
+                if (payload && !ready && (tcp = tcp_offset(payload, plen)) >= 0)
+                    seed = (uint16_t)(payload[tcp + 16] << 8 | payload[tcp + 17]);
+                if (payload && caplen <= plen && (ready || tcp >= 0)) {
                     size_t cap = (size_t)((buf + SLOT) - (char *)payload);
                     outcome = wire_baseline_rewrite(payload, &newlen, cap, 1360, 1340, 1);
                 }
                 int modified = outcome == WIRE_CLAMPED || outcome == WIRE_INSERTED;
+                if (modified && !ready) {
+                    // The field held the pseudo-header sum, which grows with the length on insertion.
+                    uint32_t grown = (uint32_t)seed + (uint32_t)(newlen - plen);
+                    finish_checksum(payload + tcp, newlen - (size_t)tcp, (uint16_t)((grown & 0xffff) + (grown >> 16)));
+                }
                 clamped += modified;
                 if (used + 65536 + 64 > VERDICTS) {
                     send(fd, verdicts, used, 0);
