@@ -15,6 +15,7 @@ Usage: bench-flood.py MSSCLAMP OUTPUT_JSON [--runs N] [--seconds S] [--warmup S]
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -179,6 +180,7 @@ def main():
     finally:
         bq.down()
         os.unlink(config)
+        shutil.rmtree(os.path.dirname(SOCKET), ignore_errors=True)
 
     names = {"k": "(k) kernel TCPMSS", "m": "(m) mssclamp --install-rules"}
 

@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -259,6 +260,7 @@ def measure(options):
         if listener:
             listener.kill()
         down()
+        shutil.rmtree(SOCKET_DIRECTORY, ignore_errors=True)
     if problems:
         raise SystemExit("bench latency: the run is not valid, no result written:\n  " + "\n  ".join(problems[:20]))
     if any(len(values) == 0 for values in samples.values()):

@@ -168,7 +168,7 @@ def run_variant(variant, binaries, config, seconds):
     if variant == "c":
         consumer = start_consumer([baseline, "0", "4096"], "queue-baseline")
     elif variant == "d":
-        consumer = start_consumer([mssclamp, "run", "--mss", "1360", "--queue", "0", "--queue-maxlen", "4096"], "clamping")
+        consumer = start_consumer([mssclamp, "run", "--control-socket", "none", "--mss", "1360", "--queue", "0", "--queue-maxlen", "4096"], "clamping")
     clamped0, other0 = sink_counts()
     cpu0 = cpu_ns(consumer.pid) if consumer else 0
     sent = trafgen(config, seconds=seconds)
@@ -208,7 +208,7 @@ def drain(variant, binaries, config, count, cycles=4):
     if variant == "c":
         consumer = start_consumer([baseline, "0", "65536"], "queue-baseline")
     else:
-        consumer = start_consumer([mssclamp, "run", "--mss", "1360", "--queue", "0", "--queue-maxlen", "65536"], "clamping")
+        consumer = start_consumer([mssclamp, "run", "--control-socket", "none", "--mss", "1360", "--queue", "0", "--queue-maxlen", "65536"], "clamping")
     drained = 0
     cpu = 0.0
     wall = 0.0
@@ -242,7 +242,7 @@ def burst(binaries, config, count):
     mssclamp, _ = binaries
     set_rule(NFQUEUE_RULE)
     consumer = start_consumer(
-        [mssclamp, "run", "--mss", "1360", "--queue", "0", "--queue-maxlen", "16384"], "clamping")
+        [mssclamp, "run", "--control-socket", "none", "--mss", "1360", "--queue", "0", "--queue-maxlen", "16384"], "clamping")
     clamped0, other0 = sink_counts()
     sent = trafgen(config, count=count)
     deadline = time.time() + 10
@@ -275,7 +275,7 @@ def extras(binaries, config, seconds, runs):
 
     def consume(rule, queues, trafgen_config, pin):
         set_rule(rule)
-        command = ([] if not pin else ["taskset", "-c", "1"]) + [mssclamp, "run", "--mss", "1360", "--queue", queues,
+        command = ([] if not pin else ["taskset", "-c", "1"]) + [mssclamp, "run", "--control-socket", "none", "--mss", "1360", "--queue", queues,
                                                                   "--queue-maxlen", "4096", "--queue-rate", "0"]
         process = subprocess.Popen(["ip", "netns", "exec", ROUTER] + command, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)

@@ -16,6 +16,7 @@ names; flat means: from then on RSS grows by less than 5 % (the script fails oth
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,7 @@ def main():
     finally:
         bq.down()
         os.unlink(config)
+        shutil.rmtree(os.path.dirname(SOCKET), ignore_errors=True)
 
     if not curve or not base or not statistics.get("packets"):
         raise SystemExit(f"bench soak: nothing measured ({len(curve)} mssclamp RSS samples, {len(base)} baseline "
