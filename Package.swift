@@ -34,11 +34,16 @@ let package = Package(
         .target(name: "CMSSClampShim", dependencies: ["CNetfilterQueue"]),
         // The NFQUEUE socket: bind, configure, batched receive, batched verdicts.
         .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue", "MSSWire"]),
+        // The control protocol, its client, and the counter table the daemon reports: what `mssclamp stats`,
+        // `peer` and `reload` need without the daemon.
+        .target(name: "MSSControl", dependencies: ["MSSPolicy", "MSSSystem", "MSSWire"]),
+        // The system calls and clocks the other modules share.
+        .target(name: "MSSSystem"),
         // Workers, policy swaps, counters, signals.
         .target(
             name: "MSSDaemon",
             dependencies: [
-                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "CMSSClampShim",
+                "MSSControl", "MSSSystem", "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "CMSSClampShim",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
@@ -49,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "mssclamp",
             dependencies: [
-                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSDaemon", "MSSProbe",
+                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSControl", "MSSDaemon", "MSSProbe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -1,3 +1,4 @@
+import MSSControl
 import CMSSClampShim
 import Foundation
 import MSSPolicy

@@ -57,20 +57,21 @@ public struct ClampDecision: Sendable, Hashable {
 /// The one engine behind the daemon and the offline tool: classify, decide, rewrite.
 public enum ClampEngine {
     /// Rewrites the IP packet in `buffer` (length in and out) under `policy`.
-    /// - Returns: the outcome and the index of the peer it was attributed to (-1: defaults or none).
+    /// - Returns: the outcome, the index of the peer it was attributed to (-1: defaults or none), and
+    ///   whether the SYN's smallest MSS was tiny (`SYNSegment.hasTinyMSS`), as it arrived.
     @inlinable
     public static func process(
         _ buffer: UnsafeMutableRawBufferPointer, length: inout Int, metadata: PacketMetadata, policy: PolicySnapshot
-    ) -> (outcome: RewriteOutcome, peer: Int) {
+    ) -> (outcome: RewriteOutcome, peer: Int, tinyMSS: Bool) {
         let segment: SYNSegment
         switch SYNSegment.classify(UnsafeRawBufferPointer(rebasing: buffer[0..<length])) {
-        case .final(let outcome): return (outcome, -1)
+        case .final(let outcome): return (outcome, -1, false)
         case .syn(let syn): segment = syn
         }
         let decision = policy.decide(segment, packet: UnsafeRawBufferPointer(buffer), metadata: metadata)
-        guard let ceiling = decision.ceiling else { return (.exempt, decision.peer) }
+        guard let ceiling = decision.ceiling else { return (.exempt, decision.peer, segment.hasTinyMSS) }
         let settings = RewriteSettings(insertMissing: policy.insertMissing, checksumReady: metadata.checksumReady)
         let outcome = MSSRewrite.apply(ceiling: ceiling, to: segment, in: buffer, length: &length, settings: settings)
-        return (outcome, decision.peer)
+        return (outcome, decision.peer, segment.hasTinyMSS)
     }
 }

@@ -22,6 +22,8 @@ public struct SYNSegment: Sendable, Hashable {
     public let mssCount: Int
     /// The highest MSS value among them (0 when there is none).
     public let highestMSS: UInt16
+    /// The lowest MSS value among them (0 when there is none).
+    public let lowestMSS: UInt16
     /// A problem in the options (the packet is counted as malformed), if any. With MSS options read
     /// before it, the SYN is still rewritten: the receiver honours them.
     public let optionFailure: MalformedReason?
@@ -35,13 +37,18 @@ public struct SYNSegment: Sendable, Hashable {
     /// Offset of the 4-byte IPv4 or 16-byte IPv6 source address.
     @inlinable public var sourceAddressOffset: Int { family == .ipv4 ? IPv4Field.source : IPv6Field.source }
     /// Offset of the 4-byte IPv4 or 16-byte IPv6 destination address.
+    /// True when the smallest MSS the receiver reads is below the family's default (536 for IPv4, 1220
+    /// for IPv6): the SACK-panic class of SYN (CVE-2019-11477) or a broken middlebox. Counted, never raised.
+    @inlinable public var hasTinyMSS: Bool {
+        mssCount > 0 && lowestMSS < (family == .ipv4 ? MSSRewrite.defaultMSSIPv4 : MSSRewrite.defaultMSSIPv6)
+    }
     @inlinable public var destinationAddressOffset: Int {
         family == .ipv4 ? IPv4Field.destination : IPv6Field.destination
     }
 
     @inlinable
     init(family: IPFamily, ipLength: Int, tcpOffset: Int, tcpHeaderLength: Int, isFirstFragment: Bool,
-         mssCount: Int, highestMSS: UInt16, optionFailure: MalformedReason?, optionsEnd: Int)
+         mssCount: Int, highestMSS: UInt16, lowestMSS: UInt16, optionFailure: MalformedReason?, optionsEnd: Int)
     {
         self.optionFailure = optionFailure
         self.optionsEnd = optionsEnd
@@ -52,6 +59,7 @@ public struct SYNSegment: Sendable, Hashable {
         self.isFirstFragment = isFirstFragment
         self.mssCount = mssCount
         self.highestMSS = highestMSS
+        self.lowestMSS = lowestMSS
     }
 }
 
@@ -119,6 +127,7 @@ extension SYNSegment {
             SYNSegment(
                 family: family, ipLength: ipLength, tcpOffset: tcpOffset, tcpHeaderLength: tcp.headerLength,
                 isFirstFragment: firstFragment, mssCount: options.mssCount, highestMSS: options.highestMSS,
+                lowestMSS: options.lowestMSS,
                 optionFailure: options.failure, optionsEnd: options.end))
     }
 }

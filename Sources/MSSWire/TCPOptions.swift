@@ -147,6 +147,8 @@ public struct TCPOptionSummary: Sendable, Hashable {
     public var mssCount = 0
     /// The largest MSS value among them (0 when there is none).
     public var highestMSS: UInt16 = 0
+    /// The smallest MSS value among them (0 when there is none).
+    public var lowestMSS: UInt16 = 0
     /// The first problem, if any.
     public var failure: MalformedReason?
     /// Where the receiver stops reading (offset in the area).
@@ -157,15 +159,19 @@ public struct TCPOptionSummary: Sendable, Hashable {
     public init(scanning area: UnsafeRawBufferPointer) {
         var count = 0
         var highest: UInt16 = 0
+        var lowest: UInt16 = .max
         let stop = TCPOptionWalk(area).walk { option in
             if option.kind == TCPOptionKind.maximumSegmentSize && option.length == TCPOptionKind.mssLength {
                 count &+= 1
-                highest = max(highest, area.u16(option.offset &+ 2))
+                let value = area.u16(option.offset &+ 2)
+                highest = max(highest, value)
+                lowest = min(lowest, value)
             }
             return true
         }
         mssCount = count
         highestMSS = highest
+        lowestMSS = count == 0 ? 0 : lowest
         failure = stop.failure
         end = stop.end
     }

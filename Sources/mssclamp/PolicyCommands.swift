@@ -258,7 +258,7 @@ extension MSSClamp {
                     if let mark = peer.fwmark { conditions.append("mark \(mark)") }
                     print(
                         pad(peer.name, nameWidth) + pad(peer.origin, originWidth) + pad(ceiling, 14) + pad(String(peer.counters.seen), 10)
-                            + pad(String(peer.counters.clamped), 10) + conditions.joined(separator: ", "))
+                            + pad(String(peer.counters[.clamped]), 10) + conditions.joined(separator: ", "))
                 }
             }
         }

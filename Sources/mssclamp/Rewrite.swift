@@ -38,7 +38,7 @@ extension MSSClamp {
             do throws(CaptureError) {
                 summary = try CaptureRewriter.rewrite(input: input, output: output) { buffer, length in
                     // Offline there are no interfaces or marks: peers that need them do not match.
-                    let (outcome, peer) = ClampEngine.process(
+                    let (outcome, peer, _) = ClampEngine.process(
                         buffer, length: &length, metadata: PacketMetadata(), policy: policy)
                     let kind = outcome.kind
                     guard !names.isEmpty, kind != .notTCP, kind != .notSYN, kind != .fragment else { return (outcome, nil) }

@@ -1,4 +1,5 @@
 import Logging
+import MSSControl
 import MSSPolicy
 import MSSQueue
 import MSSWire
@@ -7,80 +8,6 @@ import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// The current policy, swapped atomically. Workers compare the version once per batch (one atomic
-/// load) and take the lock only when it changed, so the packet path never waits for a writer.
-public final class PolicyStore: Sendable {
-    private let version: Atomic<UInt64>
-    private let current: Mutex<PolicySnapshot>
-
-    public init(_ initial: PolicySnapshot) {
-        version = Atomic(initial.version)
-        current = Mutex(initial)
-    }
-
-    @inline(__always) public var currentVersion: UInt64 { version.load(ordering: .acquiring) }
-
-    public var snapshot: PolicySnapshot { current.withLock { $0 } }
-
-    /// Publishes a new policy; workers pick it up for their next batch.
-    public func replace(_ snapshot: PolicySnapshot) {
-        current.withLock { $0 = snapshot }
-        version.store(snapshot.version, ordering: .releasing)
-    }
-}
-
-/// What a worker publishes after every batch, under its own lock.
-struct PublishedCounters {
-    /// Running sums in the same fixed-size form the worker counts in: adding a batch is a few additions,
-    /// and names are attached only when someone reads.
-    var totals = LocalCounters()
-    /// Per-peer totals of the current policy, indexed like `names` (index 0: no peer, the defaults).
-    var peerTotals: [PeerCounters] = [PeerCounters()]
-    var names: [String] = [PolicySnapshot.defaultPeerName]
-    /// Totals of peers from earlier policy versions, by name: at most `retiredLimit` names, the oldest
-    /// beyond it summed under `retiredName`, so peers that come and go (a connect script adding one per
-    /// client) leave a bounded trail.
-    var retired: [String: PeerCounters] = [:]
-    /// Names in `retired`, oldest first.
-    var retiredOrder: [String] = []
-
-    static let retiredLimit = 1000
-    static let retiredName = "(retired)"
-
-    /// Starts counting against a new policy's peer list; what was counted so far stays, by name.
-    mutating func rekey(names newNames: [String]) {
-        let current = Set(newNames)
-        for (index, counters) in peerTotals.enumerated() where counters.seen > 0 {
-            let name = names[index]
-            if retired[name] == nil && name != Self.retiredName { retiredOrder.append(name) }
-            retired[name, default: PeerCounters()].add(counters)
-        }
-        // A peer that is back in the policy counts under its name again, with its history.
-        var returning: [String: PeerCounters] = [:]
-        for name in current where retired[name] != nil { returning[name] = retired.removeValue(forKey: name) }
-        if !returning.isEmpty { retiredOrder.removeAll { returning[$0] != nil } }
-        while retiredOrder.count > Self.retiredLimit {
-            let oldest = retiredOrder.removeFirst()
-            if let counters = retired.removeValue(forKey: oldest) {
-                retired[Self.retiredName, default: PeerCounters()].add(counters)
-            }
-        }
-        names = [PolicySnapshot.defaultPeerName] + newNames
-        peerTotals = [PeerCounters](repeating: PeerCounters(), count: names.count)
-        for (index, name) in names.enumerated() { if let counters = returning[name] { peerTotals[index] = counters } }
-    }
-
-    var statistics: Statistics {
-        var result = Statistics()
-        result.add(totals)
-        result.peers = retired
-        for (index, counters) in peerTotals.enumerated() where counters.seen > 0 {
-            result.peers[names[index], default: PeerCounters()].add(counters)
-        }
-        return result
-    }
-}
 
 /// One worker thread per queue: receive a batch, rewrite, send all verdicts in one `send`, publish
 /// counters. No allocation and no lock per packet.
@@ -123,7 +50,14 @@ final class Worker: @unchecked Sendable {
 
     deinit { scratch.deallocate() }
 
-    var statistics: Statistics { published.withLock { $0.statistics } }
+    /// What this worker counted, with its stalls and the packets it drained.
+    var statistics: Statistics {
+        var result = published.withLock { $0.statistics }
+        result[.workerStalls] = stalls.load(ordering: .relaxed)
+        result[.stallMilliseconds] = stallMilliseconds.load(ordering: .relaxed)
+        result[.drained] = drained.load(ordering: .relaxed)
+        return result
+    }
 
     /// Ends the loop at its next turn, whatever is queued (used when the queue never went live).
     func requestStop() { stop.store(true, ordering: .relaxed) }
@@ -173,8 +107,8 @@ final class Worker: @unchecked Sendable {
             }
             batchObserver?(received)
             var counters = LocalCounters()
-            counters.batches = 1
-            counters.largestBatch = UInt64(received)
+            counters.counts[.batches] = 1
+            counters.counts[.largestBatch] = UInt64(received)
             do throws(QueueError) {
                 for index in 0..<received {
                     let (datagram, slotEnd, _) = socket.datagram(index)
@@ -189,9 +123,9 @@ final class Worker: @unchecked Sendable {
                                 do throws(QueueError) { try socket.send(&verdicts) } catch { sendError = error }
                             }
                         case .error:
-                            counters.verdictErrors &+= 1
+                            counters.counts.increment(.verdictErrors)
                         case .malformed:
-                            counters.netlinkMalformed &+= 1
+                            counters.counts.increment(.netlinkMalformed)
                         case .other:
                             break
                         }
@@ -203,7 +137,7 @@ final class Worker: @unchecked Sendable {
                 failure.withLock { $0 = error }
                 return
             }
-            if isDraining { drained.add(counters.packets, ordering: .relaxed) }
+            if isDraining { drained.add(counters.counts[.packets], ordering: .relaxed) }
             published.withLock { state in
                 state.totals.accumulate(counters)
                 for index in touched where peers[index].seen > 0 {
@@ -221,14 +155,14 @@ final class Worker: @unchecked Sendable {
         _ packet: QueuedPacket, policy: PolicySnapshot, verdicts: inout VerdictBatch,
         counters: inout LocalCounters, peers: inout [PeerCounters], touched: inout [Int]
     ) {
-        counters.packets &+= 1
+        counters.counts.increment(.packets)
         guard !packet.isTruncated, let base = packet.payload.baseAddress else {
             // Cut by the copy range: returning it would truncate the packet. Accept it as it is.
-            counters.truncated &+= 1
+            counters.counts.increment(.truncated)
             verdicts.append(id: packet.id, verdict: .accept)
             return
         }
-        if !packet.checksumReady { counters.checksumNotReady &+= 1 }
+        if !packet.checksumReady { counters.counts.increment(.checksumNotReady) }
         // Where the slot continues after the payload, an inserted option grows the packet in place. A
         // packet without that room (a message followed by another in its datagram) is rewritten in the
         // worker's scratch buffer instead; the verdict copies the payload out either way.
@@ -241,8 +175,8 @@ final class Worker: @unchecked Sendable {
         let metadata = PacketMetadata(
             inInterface: packet.inInterface, outInterface: packet.outInterface, mark: packet.mark,
             checksumReady: packet.checksumReady)
-        let (outcome, peer) = ClampEngine.process(buffer, length: &length, metadata: metadata, policy: policy)
-        counters.record(outcome)
+        let (outcome, peer, tinyMSS) = ClampEngine.process(buffer, length: &length, metadata: metadata, policy: policy)
+        counters.record(outcome, tinyMSS: tinyMSS)
         if let audit, outcome.modifiedPacket {
             audit.record(outcome, peer: peer >= 0 ? policy.peerNames[peer] : PolicySnapshot.defaultPeerName,
                          packet: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
@@ -251,10 +185,10 @@ final class Worker: @unchecked Sendable {
         if kind != .notTCP && kind != .notSYN && kind != .fragment {
             let slot = peer + 1
             if peers[slot].seen == 0 && touched.count < touched.capacity { touched.append(slot) }
-            peers[slot].record(kind)
+            peers[slot].record(kind, tinyMSS: tinyMSS)
         }
         if kind == .malformed && policy.dropMalformed {
-            counters.dropped &+= 1
+            counters.counts.increment(.dropped)
             verdicts.append(id: packet.id, verdict: .drop)
         } else if outcome.modifiedPacket {
             verdicts.append(id: packet.id, verdict: .accept, payload: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))

@@ -1,3 +1,4 @@
+import MSSControl
 import Foundation
 import Logging
 import MSSPolicy
@@ -268,34 +269,11 @@ final class AutoCeilings: @unchecked Sendable {
         case .measuring:
             return "provisional while measuring \(entry.target.address)"
         case .measured(let mtu, let at, let probes):
-            return "measured: path MTU \(mtu) to \(entry.target.address) at \(timestamp(at)), \(probes) probes"
+            return "measured: path MTU \(mtu) to \(entry.target.address) at \(UTCTimestamp.text(at)), \(probes) probes"
         case .fallback(let reason, let at):
-            return "fallback (\(entry.target.fallbackSource)): \(reason) at \(timestamp(at)); tried again in \(retryDelay(failures: entry.failures) / 1000) s"
+            return "fallback (\(entry.target.fallbackSource)): \(reason) at \(UTCTimestamp.text(at)); tried again in \(retryDelay(failures: entry.failures) / 1000) s"
         case .unavailable(let reason):
             return "fallback (\(entry.target.fallbackSource)): not measured, \(reason)"
         }
     }
-
-    static func timestamp(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-/// An auto peer's ceiling, as `stats` and the metrics show it.
-public struct AutoCeilingReport: Sendable, Codable, Hashable {
-    public var peer: String
-    public var template: String
-    public var address: String
-    /// "measuring", "measured" or "fallback".
-    public var state: String
-    public var mss4: UInt16?
-    public var mss6: UInt16?
-    public var pathMTU: Int?
-    /// Seconds since the epoch of the last measurement or fallback.
-    public var at: Double?
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MSSControl
 import MSSWire
 
 extension Statistics {
@@ -7,31 +8,23 @@ extension Statistics {
         func pad(_ text: String, _ width: Int) -> String {
             text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
         }
-        func right(_ value: UInt64, _ width: Int = 10) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+        func right(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
         }
+        func right(_ value: UInt64, _ width: Int = 10) -> String { right(String(value), width) }
         func detail(_ values: [String: UInt64]) -> String {
             values.isEmpty ? "" : "  (" + values.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
                 .joined(separator: ", ") + ")"
         }
-        var lines = [title, "  " + pad("packets", 14) + right(packets)]
+        var lines = [title, "  " + pad("packets", 14) + right(self[.packets])]
         for kind in OutcomeKind.allCases {
-            var extra =
-                kind == .malformed ? detail(malformed) : kind == .missingMSS ? detail(missingMSS) : ""
-            if kind == .malformed && malformedClamped > 0 {
-                extra += "  (\(malformedClamped) with an MSS before the malformation: clamped)"
-            }
+            let extra = kind == .malformed ? detail(malformed) : kind == .missingMSS ? detail(missingMSS) : ""
             lines.append("  " + pad(kind.description, 14) + right(outcomes[kind.description] ?? 0) + extra)
         }
-        lines.append("  " + pad("truncated", 14) + right(truncated) + "  (cut by the copy range, accepted unmodified)")
-        lines.append("  " + pad("csum_not_ready", 14) + right(checksumNotReady) + "  (checksum left to offload; completed when modified)")
-        lines.append("  " + pad("dropped", 14) + right(dropped) + "  (malformed, drop configured)")
-        lines.append("  " + pad("verdict_errors", 14) + right(verdictErrors))
-        lines.append("  " + pad("batches", 14) + right(batches) + "  (largest \(largestBatch))")
-        lines.append("  " + pad("stalls", 14) + right(workerStalls) + "  (\(stallMilliseconds) ms in all: SYNs waited)")
-        lines.append("  " + pad("drained", 14) + right(drained) + "  (verdicted while stopping)")
-        lines.append("  " + pad("rules_restored", 14) + right(rulesRestored) + "  (rules put back after another tool changed them)")
+        for counter in Counter.allCases where counter != .packets {
+            let spec = counter.spec
+            lines.append("  " + pad(spec.label, 14) + right(self[counter]) + (spec.note.isEmpty ? "" : "  (\(spec.note))"))
+        }
         if let queuedShare {
             let now = queuedShare == 0 ? "shedding now: no SYN queued" : queuedShare < 1 ? "shedding now: 1 SYN in \(Int((1 / queuedShare).rounded())) queued" : "every SYN queued now"
             lines.append("  " + pad("shedding", 14) + right(sheddingEpisodes) + "  (overloads shed to the safety net; \(now))")
@@ -40,11 +33,10 @@ extension Statistics {
             lines.append("  " + pad("net_clamped", 14) + right(safetyNetClamped) + "  (SYNs the kernel safety net clamped: user space did not take them)")
         }
         if !peers.isEmpty {
-            lines.append("  per peer           seen   clamped  already_low  inserted  malformed")
-            for (name, counters) in peers.sorted(by: { $0.key < $1.key }) {
-                lines.append(
-                    "  " + pad(name, 14) + right(counters.seen) + right(counters.clamped)
-                        + right(counters.alreadyLow, 13) + right(counters.inserted) + right(counters.malformed, 11))
+            let columns = PeerCounter.allCases
+            lines.append("  per peer      " + columns.map { right($0.label, 12) }.joined())
+            for (name, counts) in peers.sorted(by: { $0.key < $1.key }) {
+                lines.append("  " + pad(name, 14) + columns.map { right(counts[$0], 12) }.joined())
             }
         }
         if !autoCeilings.isEmpty {
@@ -52,7 +44,7 @@ extension Statistics {
             for auto in autoCeilings {
                 let ceilings = "mss \(auto.mss4.map(String.init) ?? "none")/\(auto.mss6.map(String.init) ?? "none")"
                 let mtu = auto.pathMTU.map { "  path MTU \($0)" } ?? ""
-                let at = auto.at.map { "  at \(AutoCeilings.timestamp(Date(timeIntervalSince1970: $0)))" } ?? ""
+                let at = auto.at.map { "  at \(UTCTimestamp.text(Date(timeIntervalSince1970: $0)))" } ?? ""
                 lines.append("    " + pad(auto.peer, 28) + pad(auto.address, 18) + pad(auto.state, 11) + ceilings + mtu + at)
             }
         }

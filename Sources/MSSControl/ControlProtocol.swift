@@ -1,7 +1,8 @@
 import MSSPolicy
 
 // The control protocol: one JSON request line per connection, one JSON response line. The socket is
-// root-only (ControlServer.swift); `mssclamp peer|stats|reload` are the clients (ControlClient.swift).
+// root's, or a control group's for `learn` (MSSDaemon's ControlServer); `mssclamp peer|stats|reload` are the
+// clients (ControlClient.swift).
 
 /// A request to the daemon.
 public struct ControlRequest: Codable, Sendable {
@@ -100,6 +101,22 @@ public struct PeerReport: Codable, Sendable, Hashable {
     /// How the ceiling was given ("mss 1300/1280", "link 1500 ipsec-esp-tunnel+nat-t -> mss 1360/1340").
     public var ceiling: String
     public var counters: PeerCounters
+
+    public init(
+        name: String, origin: String, match: [String], inInterface: String?, outInterface: String?, fwmark: String?,
+        mss4: UInt16?, mss6: UInt16?, ceiling: String, counters: PeerCounters
+    ) {
+        self.name = name
+        self.origin = origin
+        self.match = match
+        self.inInterface = inInterface
+        self.outInterface = outInterface
+        self.fwmark = fwmark
+        self.mss4 = mss4
+        self.mss6 = mss6
+        self.ceiling = ceiling
+        self.counters = counters
+    }
 }
 
 /// The daemon's answer.

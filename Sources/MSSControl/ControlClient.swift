@@ -1,4 +1,5 @@
 import Foundation
+import MSSSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -8,6 +9,11 @@ import Foundation
 public struct ControlError: Error, CustomStringConvertible {
     public var description: String
     public var exitCode: Int32
+
+    public init(description: String, exitCode: Int32) {
+        self.description = description
+        self.exitCode = exitCode
+    }
 }
 
 /// The client side, used by `mssclamp peer`, `mssclamp stats` and `mssclamp reload`.
@@ -48,7 +54,7 @@ public enum ControlClient {
         }
     }
 
-    static func connect(_ path: String) throws(ControlError) -> Int32 {
+    package static func connect(_ path: String) throws(ControlError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlError(description: "socket(AF_UNIX): \(String(cString: strerror(errno)))", exitCode: 71) }
         var address = try address(path)
@@ -64,7 +70,7 @@ public enum ControlClient {
         return fd
     }
 
-    static func address(_ path: String) throws(ControlError) -> sockaddr_un {
+    package static func address(_ path: String) throws(ControlError) -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)

@@ -1,3 +1,4 @@
+import MSSControl
 import Prometheus
 import Synchronization
 
@@ -36,40 +37,30 @@ final class MetricsRendering: Sendable {
             let now = snapshot()
             let registry = PrometheusCollectorRegistry()
             func counter(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: UInt64) {
-                registry.makeCounter(
-                    descriptor: MetricNameDescriptor(namespace: "mssclamp", metricName: name, unitName: "total", helpText: help),
-                    labels: labels
-                ).increment(by: Int64(clamping: value))
+                self.counter(registry, name, help, labels, value)
             }
             func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Double) {
-                registry.makeGauge(
-                    descriptor: MetricNameDescriptor(namespace: "mssclamp", metricName: name, unitName: "", helpText: help),
-                    labels: labels
-                ).set(to: value)
+                self.gauge(registry, name, help, labels, value)
             }
             let stats = now.statistics
-            counter("packets", "Packets seen by the workers", [], stats.packets)
+            for key in Counter.allCases {
+                let spec = key.spec
+                switch spec.kind {
+                case .total: counter(spec.metric, spec.help, [], stats[key])
+                case .largest: gauge(spec.metric, spec.help, [], Double(stats[key]))
+                }
+            }
             for (outcome, value) in stats.outcomes.sorted(by: { $0.key < $1.key }) {
                 counter("outcomes", "Packets per rewrite outcome", [("outcome", outcome)], value)
             }
             for (reason, value) in stats.malformed.sorted(by: { $0.key < $1.key }) {
                 counter("malformed", "Malformed packets per reason (accepted unmodified unless drop is set)", [("reason", reason)], value)
             }
-            for (peer, counters) in stats.peers.sorted(by: { $0.key < $1.key }) {
-                for (outcome, value) in [
-                    ("seen", counters.seen), ("clamped", counters.clamped), ("already_low", counters.alreadyLow),
-                    ("inserted", counters.inserted), ("malformed", counters.malformed),
-                ] {
-                    counter("peer_packets", "SYNs per peer and outcome", [("peer", peer), ("outcome", outcome)], value)
+            for (peer, counts) in stats.peers.sorted(by: { $0.key < $1.key }) {
+                for key in PeerCounter.allCases {
+                    counter("peer_packets", "SYNs per peer and outcome", [("peer", peer), ("outcome", key.label)], counts[key])
                 }
             }
-            counter("truncated", "Payloads cut by the copy range, accepted unmodified", [], stats.truncated)
-            counter("checksum_not_ready", "Packets whose checksum was left to offload", [], stats.checksumNotReady)
-            counter("dropped", "Malformed SYNs dropped (malformed = drop)", [], stats.dropped)
-            counter("malformed_clamped", "Malformed SYNs whose MSS options before the malformation were clamped", [], stats.malformedClamped)
-            counter("verdict_errors", "Error acknowledgements from the kernel", [], stats.verdictErrors)
-            counter("batches", "Batches received", [], stats.batches)
-            gauge("batch_largest", "Largest batch so far", [], Double(stats.largestBatch))
             for queue in now.kernel {
                 let labels = [("queue", String(queue.queue))]
                 counter("queue_dropped", "Packets the kernel dropped because the queue was full (nfnetlink_queue)", labels, queue.queueDropped)
@@ -81,10 +72,6 @@ final class MetricsRendering: Sendable {
             for (result, value) in now.changes.sorted(by: { $0.key < $1.key }) {
                 counter("policy_changes", "Policy changes (reload, peer add/remove) by result", [("result", result)], value)
             }
-            counter("worker_stalls", "Times a worker did not pull its queue for longer than a second", [], stats.workerStalls)
-            counter("worker_stall_milliseconds", "Time workers spent stalled (queued SYNs waited)", [], stats.stallMilliseconds)
-            counter("drained", "Packets given their verdict while stopping, after the queue left the path", [], stats.drained)
-            counter("rules_restored", "Times the rules were found changed by another tool and put back", [], stats.rulesRestored)
             for auto in stats.autoCeilings {
                 for (family, value) in [("ipv4", auto.mss4), ("ipv6", auto.mss6)] {
                     guard let value else { continue }
@@ -106,5 +93,25 @@ final class MetricsRendering: Sendable {
             registry.emit(into: &buffer)
             return String(decoding: buffer, as: UTF8.self)
         }
+    }
+
+    private func counter(
+        _ registry: PrometheusCollectorRegistry, _ name: String, _ help: String, _ labels: [(String, String)],
+        _ value: UInt64
+    ) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(namespace: "mssclamp", metricName: name, unitName: "total", helpText: help),
+            labels: labels
+        ).increment(by: Int64(clamping: value))
+    }
+
+    private func gauge(
+        _ registry: PrometheusCollectorRegistry, _ name: String, _ help: String, _ labels: [(String, String)],
+        _ value: Double
+    ) {
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(namespace: "mssclamp", metricName: name, unitName: "", helpText: help),
+            labels: labels
+        ).set(to: value)
     }
 }

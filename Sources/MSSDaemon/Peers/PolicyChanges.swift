@@ -1,3 +1,4 @@
+import MSSControl
 import Logging
 import MSSPolicy
 import MSSRules

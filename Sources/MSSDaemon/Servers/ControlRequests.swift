@@ -1,3 +1,4 @@
+import MSSControl
 import MSSPolicy
 
 /// Answers the control socket's requests. Runs on the control server's handler threads, several at a

@@ -1,0 +1,1 @@
+@_exported import MSSControl  // until the CLI imports MSSControl itself

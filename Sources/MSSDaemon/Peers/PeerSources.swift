@@ -1,0 +1,182 @@
+import MSSControl
+import Foundation
+import Logging
+import MSSPolicy
+import MSSProbe
+import MSSProcess
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Turns templates into peers: the WireGuard peers of an interface (read with `wg show` every second:
+/// adds, removes and roams show within that) and the addresses a VPN's learn-address hook
+/// reports. Each becomes a policy peer matched by its addresses, with the template's ceiling or, for
+/// `mss = "auto"`, its own measured one (AutoCeilings).
+///
+/// `wg show IFACE allowed-ips` and `wg show IFACE endpoints` are read rather than `wg show IFACE dump`:
+/// the dump starts with the interface's private key, which this daemon has no business reading. `wg`
+/// speaks to the kernel module over netlink and to wireguard-go over its UAPI socket
+/// (/var/run/wireguard/IFACE.sock), so both work; the UAPI socket is root's, so a daemon started with
+/// `--user` cannot read wireguard-go's peers.
+final class PeerSources: @unchecked Sendable {
+    struct WireGuardPeer: Sendable, Hashable {
+        var allowed: [IPPrefix]
+        var endpoint: String?
+    }
+
+    struct LearnedPeer: Sendable, Hashable {
+        var addresses: [IPPrefix]
+    }
+
+    struct State {
+        var wireguard: [String: [String: WireGuardPeer]] = [:]  // template -> public key -> peer
+        var learned: [String: [String: LearnedPeer]] = [:]  // template -> common name -> addresses
+        var published: [String: Set<String>] = [:]  // template -> peer names in force
+        var refused: Set<String> = []
+        /// learn-address templates whose peers changed and are not published yet (`followUp`).
+        var unpublished: Set<String> = []
+        var failing: [String: String] = [:]  // template -> last `wg` error, logged once
+    }
+
+    static let pollMilliseconds: Int64 = 1000
+    /// The templates of the last poll: a reload that changes them renders every template anew.
+    var lastTemplates: [PeerTemplate] = []
+
+    let policy: PolicyManager
+    let auto: AutoCeilings
+    let logger: Logger
+    let state = Mutex(State())
+    let stopping = Atomic(false)
+    var thread: WorkerThread?
+    let lock = Mutex(())
+
+    let changed: @Sendable (PolicySnapshot) -> Void
+    /// Publishes what learn-address taught and keeps it in the learned file, once for any number of
+    /// learns meanwhile: a learn is answered as soon as it is taken, so OpenVPN, which waits for its
+    /// hook, never waits for a policy of 10,000 peers to compile.
+    var followUp: CoalescedJob!
+    /// Where the learned addresses are kept across restarts (OpenVPN reports a client once, when it
+    /// connects); nil keeps them in memory only.
+    let learnedPath: String?
+
+    /// - Parameters:
+    ///   - changed: called with each snapshot a source published (the rules and the safety net follow
+    ///     it), outside this object's locks.
+    ///   - learnedPath: the file that keeps learned addresses across restarts.
+    init(
+        policy: PolicyManager, auto: AutoCeilings, logger: Logger, learnedPath: String? = nil,
+        changed: @escaping @Sendable (PolicySnapshot) -> Void
+    ) {
+        self.policy = policy
+        self.changed = changed
+        self.learnedPath = learnedPath
+        self.auto = auto
+        self.logger = logger
+        auto.onChange = { [unowned self] template in publish(template) }
+        followUp = CoalescedJob(minimumGap: 50) { [unowned self] in
+            let templates = state.withLock { state in
+                defer { state.unpublished.removeAll() }
+                return state.unpublished
+            }
+            saveLearned()
+            for template in templates.sorted() { publish(template) }
+        }
+    }
+
+    func start() {
+        restoreLearned()
+        followUp.start()
+        auto.start()
+        thread = WorkerThread(name: "mssclamp-peers") { [self] in
+            var last: Int64 = 0
+            while !stopping.load(ordering: .relaxed) {
+                let now = monotonicMilliseconds()
+                if now - last >= Self.pollMilliseconds {
+                    last = now
+                    pollWireGuard()
+                }
+                usleep(100_000)
+            }
+        }
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        thread?.join()
+        thread = nil
+        followUp.stop()
+        auto.stop()
+    }
+
+    /// Renders the template's peers from what its source reported and hands them to the policy.
+    func publish(_ templateName: String) {
+        if let snapshot = render(templateName) { changed(snapshot) }
+    }
+
+    /// Hands the template's peers to the policy; returns the snapshot when the policy changed.
+    func render(_ templateName: String) -> PolicySnapshot? {
+        lock.withLock { _ -> PolicySnapshot? in
+            let template = policy.configuration.templates.first { $0.name == templateName }
+            var definitions: [PeerDefinition] = []
+            if let template {
+                let sources: [(key: String, match: [IPPrefix], endpoint: String?, detail: String)] = state.withLock { state in
+                    switch template.source {
+                    case .wireguard(let interface):
+                        return (state.wireguard[templateName] ?? [:]).sorted { $0.key < $1.key }.map { key, peer in
+                            (String(key.prefix(10)), peer.allowed, peer.endpoint, "wireguard \(interface) peer \(key.prefix(10))…")
+                        }
+                    case .learnAddress:
+                        return (state.learned[templateName] ?? [:]).sorted { $0.key < $1.key }.map { key, peer in
+                            (key, peer.addresses, nil, "learn-address \(key)")
+                        }
+                    }
+                }
+                // The host's own addresses, read once per rendering: never a probe target.
+                var local: [IPPrefix]?
+                for source in sources where !source.match.isEmpty {
+                    let name = template.peerName(source.key)
+                    let ceiling: PeerCeiling
+                    switch template.ceiling {
+                    case .given(let given):
+                        ceiling = given
+                    case .auto(let fallback):
+                        let address = Self.probeAddress(source.match)
+                        let (fallbackCeilings, fallbackSource) = fallbackFor(fallback, address: address)
+                        if local == nil { local = Self.localAddresses() }
+                        var target = AutoCeilings.Target(
+                            peer: name, template: templateName, address: address, endpoint: source.endpoint,
+                            fallback: fallbackCeilings, fallbackSource: fallbackSource,
+                            needsEndpoint: template.source != .learnAddress)
+                        target.unmeasurable = Self.probeRefusal(address, template: template, local: local ?? [])
+                        let (ceilings, note) = auto.track(target)
+                        ceiling = .measured(ceilings, note: note)
+                    }
+                    definitions.append(
+                        PeerDefinition(name: name, match: source.match, ceiling: ceiling, origin: .source(template: templateName, detail: source.detail)))
+                }
+            }
+            auto.retain(Set(definitions.map(\.name)), template: templateName)
+            let (snapshot, refused) = policy.replaceSourced(template: templateName, with: definitions)
+            let names = Set(definitions.map(\.name)).subtracting(refused.map(\.name))
+            let (added, removed, newlyRefused) = state.withLock { state in
+                let before = state.published[templateName] ?? []
+                state.published[templateName] = template == nil ? nil : names
+                let fresh = refused.filter { !state.refused.contains($0.name) }
+                state.refused.formUnion(refused.map(\.name))
+                state.refused.subtract(names)
+                return (names.subtracting(before), before.subtracting(names), fresh)
+            }
+            for peer in definitions where added.contains(peer.name) {
+                logger.info("peer \"\(peer.name)\" from \(template.map { "\($0.source)" } ?? "?"): \(peer.match.map(\.description).joined(separator: ", ")), \(peer.ceiling.summary)")
+            }
+            for name in removed.sorted() { logger.info("peer \"\(name)\" gone (its source no longer reports it)") }
+            for (name, reason) in newlyRefused { logger.warning("peer \"\(name)\" not added: \(reason)") }
+            if let snapshot, !added.isEmpty || !removed.isEmpty {
+                logger.info("policy version \(snapshot.version): \(snapshot.peers.count) peer(s)")
+            }
+            return snapshot
+        }
+    }
+}
