@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
-        .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "TestSupport"]),
+        .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "MSSWire", "TestSupport"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", dependencies: ["MSSProcess"], path: "Tests/TestSupport"),

@@ -85,7 +85,7 @@ public enum ControlClient {
         return address
     }
 
-    enum LineResult {
+    package enum LineResult {
         case line([UInt8])
         case timedOut
         case closed
@@ -93,7 +93,7 @@ public enum ControlClient {
     }
 
     /// Reads up to the first newline, waiting with poll until the deadline.
-    static func readLine(_ fd: Int32, deadline: Int64, limit: Int) -> LineResult {
+    package static func readLine(_ fd: Int32, deadline: Int64, limit: Int) -> LineResult {
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var searched = 0
@@ -115,7 +115,7 @@ public enum ControlClient {
     }
 
     /// Writes everything before the deadline; false on an error (EPIPE included: never a signal).
-    static func write(_ fd: Int32, _ bytes: [UInt8], deadline: Int64) -> Bool {
+    package static func write(_ fd: Int32, _ bytes: [UInt8], deadline: Int64) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let left = deadline - monotonicMilliseconds()

@@ -83,6 +83,39 @@ struct DataPlaneTests {
         daemon.stop(signal: SIGTERM)
     }
 
+    /// `tiny_mss`: SYNs whose smallest MSS is below 536 (IPv4) or 1220 (IPv6) pass unchanged (mssclamp never
+    /// raises an MSS) and are counted, per peer, in `stats --json` and in the metrics. SYNs at 536 and 1220
+    /// exactly are not tiny.
+    @Test func tinyMSSSYNsAreCountedPerPeerAndExported() throws {
+        let lab = try Lab()
+        defer { lab.tearDown() }
+        try lab.startServer()
+        let daemon = try lab.startDaemon([
+            "--mss", "1360", "--mss6", "1340", "--queue", "0", "--install-rules", "--metrics", "127.0.0.1:9471",
+        ])
+        let sent: [(source: String, destination: String, options: String)] = [
+            (Lab.clientIPv4, Lab.serverIPv4, "020401f4"),  // 500: tiny
+            (Lab.clientIPv4, Lab.serverIPv4, "02040218"),  // 536: not tiny
+            ("2001:db8:c::2", Lab.serverIPv6, "020404b0"),  // 1200: tiny
+            ("2001:db8:c::2", Lab.serverIPv6, "020404c4"),  // 1220: not tiny
+        ]
+        for syn in sent {
+            let result = try lab.exec(lab.client, ["python3", Repository.script("labtool"), "send-syn", syn.source, syn.destination, "80", syn.options])
+            #expect(result.contains("\"sent\""), "\(result)")
+        }
+        func tiny() throws -> Int? {
+            let peers = try lab.statistics()["peers"] as? [String: [String: Int]]
+            return peers?["(default)"]?["tinyMSS"]
+        }
+        #expect(try eventually(timeout: 5) { try tiny() == 2 }, "\((try? lab.statistics()) ?? [:])")
+        #expect(try lab.statistics()["tinyMSS"] as? Int == 2)
+        #expect((try lab.statistics()["outcomes"] as? [String: Int])?["already_low"] == 4, "never raised")
+        let metrics = try lab.exec(lab.gateway, ["curl", "-s", "--max-time", "5", "http://127.0.0.1:9471/metrics"])
+        #expect(metrics.contains("mssclamp_tiny_mss_total 2"), "\(metrics)")
+        #expect(metrics.contains("mssclamp_peer_packets_total{peer=\"(default)\",outcome=\"tiny_mss\"} 2"), "\(metrics)")
+        daemon.stop(signal: SIGTERM)
+    }
+
     /// A connection opened by the gateway itself goes through OUTPUT; its SYN still carries the offload
     /// seed as checksum (NFQA_SKB_CSUMNOTREADY), and the modified SYN must leave complete. The gateway's
     /// own SYN already says 1360 (its route has MTU 1400), so the ceiling here is 1300.

@@ -244,7 +244,7 @@ struct PolicyDecisionTests {
     {
         var bytes = packet + [0, 0, 0, 0]
         var length = packet.count
-        let (outcome, peer) = bytes.withUnsafeMutableBytes {
+        let (outcome, peer, _) = bytes.withUnsafeMutableBytes {
             ClampEngine.process($0, length: &length, metadata: metadata, policy: policy)
         }
         let name = peer >= 0 ? policy.peerNames[peer] : PolicySnapshot.defaultPeerName
