@@ -31,14 +31,17 @@ let package = Package(
         .systemLibrary(
             name: "CNetfilterQueue", pkgConfig: "libnetfilter_queue",
             providers: [.apt(["libnetfilter-queue-dev", "libmnl-dev"])]),
-        .target(name: "CMSSClampShim", dependencies: ["CNetfilterQueue"]),
+        .target(name: "CMSSClampShim"),
         // The NFQUEUE socket: bind, configure, batched receive, batched verdicts.
         .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue", "MSSWire"]),
+        // The system calls Swift cannot make on its own, as Swift with typed errors: peer credentials, netlink
+        // subscriptions, accept4, the capability drop, resource limits, thread names.
+        .target(name: "MSSSystem", dependencies: ["CMSSClampShim"]),
         // Workers, policy swaps, counters, signals.
         .target(
             name: "MSSDaemon",
             dependencies: [
-                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "CMSSClampShim",
+                "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "MSSSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
@@ -71,6 +74,7 @@ let package = Package(
         .target(name: "WireFixtures", path: "Tests/WireFixtures"),
         .testTarget(name: "MSSWireTests", dependencies: ["MSSWire", "WireFixtures"]),
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
+        .testTarget(name: "MSSSystemTests", dependencies: ["MSSSystem"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
         .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "TestSupport"]),
