@@ -176,28 +176,13 @@ final class Worker: @unchecked Sendable {
             counters.batches = 1
             counters.largestBatch = UInt64(received)
             do throws(QueueError) {
-                for index in 0..<received {
-                    let (datagram, slotEnd, _) = socket.datagram(index)
-                    var sendError: QueueError?
-                    QueueMessageParser.forEachMessage(in: datagram, slotEnd: slotEnd) { message in
-                        switch message {
-                        case .packet(let packet):
-                            handle(
-                                packet, policy: policy, verdicts: &verdicts, counters: &counters, peers: &peers,
-                                touched: &touched)
-                            if !verdicts.hasRoom(forPayload: 65_540) {
-                                do throws(QueueError) { try socket.send(&verdicts) } catch { sendError = error }
-                            }
-                        case .error:
-                            counters.verdictErrors &+= 1
-                        case .malformed:
-                            counters.netlinkMalformed &+= 1
-                        case .other:
-                            break
-                        }
-                    }
-                    if let sendError { throw sendError }
+                let messages = try socket.forEachPacket(received: received, verdicts: &verdicts) { packet, verdicts in
+                    handle(
+                        packet, policy: policy, verdicts: &verdicts, counters: &counters, peers: &peers,
+                        touched: &touched)
                 }
+                counters.verdictErrors &+= messages.errors
+                counters.netlinkMalformed &+= messages.malformed
                 try socket.send(&verdicts)
             } catch {
                 failure.withLock { $0 = error }

@@ -96,20 +96,9 @@ public final class QueueSocket {
         }
     }
 
-    /// True when /proc/net/netfilter/nfnetlink_queue lists `queue` with another netlink port.
+    /// True when the kernel's table of queues lists `queue` with another netlink port.
     static func boundByAnotherProcess(_ queue: UInt16, ownPort: UInt32) -> Bool {
-        guard let file = fopen("/proc/net/netfilter/nfnetlink_queue", "r") else { return false }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), file) != nil {
-            // queue number, peer port id, ...
-            let fields = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-                .split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 2, UInt16(fields[0]) == queue, let port = UInt32(fields[1]), port != ownPort {
-                return true
-            }
-        }
-        return false
+        KernelQueueStatus.read().contains { $0.queue == queue && $0.portID != ownPort }
     }
 
     deinit {
@@ -229,7 +218,8 @@ public final class QueueSocket {
     }
 
     /// The datagram in slot `index` of the last receive, the slot it lives in, and whether it was cut.
-    public func datagram(_ index: Int) -> (bytes: UnsafeMutableRawBufferPointer, slotEnd: Int, truncated: Bool) {
+    @usableFromInline
+    func datagram(_ index: Int) -> (bytes: UnsafeMutableRawBufferPointer, slotEnd: Int, truncated: Bool) {
         let length = CMSSClampShim_batch_length(batch, UInt32(index))
         let start = index * Self.slotSize
         return (
