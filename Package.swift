@@ -27,10 +27,12 @@ let package = Package(
         // iptables/ip6tables rule rendering, apply, remove.
         .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess"]),
 
-        // libnetfilter_queue + libmnl for binding and configuring queues; the shim for what Swift cannot import.
+        // libnetfilter_queue + libmnl for binding and configuring queues (MSSQueue only).
         .systemLibrary(
             name: "CNetfilterQueue", pkgConfig: "libnetfilter_queue",
             providers: [.apt(["libnetfilter-queue-dev", "libmnl-dev"])]),
+        // What Swift cannot import or call (recvmmsg, accept4, SO_PEERCRED, capset, prctl): for MSSQueue and
+        // MSSSystem only.
         .target(name: "CMSSClampShim"),
         // The NFQUEUE socket: bind, configure, batched receive, batched verdicts.
         .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue", "MSSWire"]),

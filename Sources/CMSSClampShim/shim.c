@@ -68,10 +68,6 @@ size_t CMSSClampShim_batch_length(const CMSSClampShim_ReceiveBatch *batch, unsig
     return batch->headers[index].msg_len;
 }
 
-int CMSSClampShim_batch_truncated(const CMSSClampShim_ReceiveBatch *batch, unsigned index) {
-    return (batch->headers[index].msg_hdr.msg_flags & MSG_TRUNC) != 0;
-}
-
 ssize_t CMSSClampShim_send(int fd, const void *buffer, size_t length) { return send(fd, buffer, length, 0); }
 
 int CMSSClampShim_setsockopt_int(int fd, int level, int name, int value) {

@@ -18,7 +18,9 @@ final class NetlinkEvents: @unchecked Sendable {
     private let stopping = Atomic(false)
 
     /// rtnetlink, RTMGRP_LINK.
-    static func links() -> NetlinkEvents? { NetlinkEvents(name: "links", protocolNumber: 0 /* NETLINK_ROUTE */, groups: 1 /* RTMGRP_LINK */) }
+    static func links() -> NetlinkEvents? {
+        NetlinkEvents(name: "links", protocolNumber: 0 /* NETLINK_ROUTE */, groups: 1 /* RTMGRP_LINK */)
+    }
 
     /// nfnetlink, NFNLGRP_NFTABLES (7): every nf_tables change, iptables-nft's included.
     static func nftables() -> NetlinkEvents? {

@@ -22,7 +22,7 @@ extension QueueSocket {
     ) throws(QueueError) -> QueueMessageCounts {
         var counts = QueueMessageCounts()
         for index in 0..<received {
-            let (datagram, slotEnd, _) = datagram(index)
+            let (datagram, slotEnd) = datagram(index)
             var sendError: QueueError?
             QueueMessageParser.forEachMessage(in: datagram, slotEnd: slotEnd) { message in
                 switch message {

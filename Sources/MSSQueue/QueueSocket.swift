@@ -58,7 +58,9 @@ public final class QueueSocket {
         self.queue = queue
         self.configuration = configuration
         self.syscalls = syscalls
-        guard let socket = mnl_socket_open(NETLINK_NETFILTER) else { throw QueueError(.open, errno: errno, queue: queue) }
+        guard let socket = mnl_socket_open(NETLINK_NETFILTER) else {
+            throw QueueError(.open, errno: errno, queue: queue)
+        }
         guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
             let error = errno
             mnl_socket_close(socket)
@@ -217,15 +219,13 @@ public final class QueueSocket {
         }
     }
 
-    /// The datagram in slot `index` of the last receive, the slot it lives in, and whether it was cut.
+    /// The datagram in slot `index` of the last receive and the end of the slot it lives in. A datagram the
+    /// kernel cut (MSG_TRUNC) needs no flag: the message walk sees its last message cut short.
     @usableFromInline
-    func datagram(_ index: Int) -> (bytes: UnsafeMutableRawBufferPointer, slotEnd: Int, truncated: Bool) {
+    func datagram(_ index: Int) -> (bytes: UnsafeMutableRawBufferPointer, slotEnd: Int) {
         let length = CMSSClampShim_batch_length(batch, UInt32(index))
         let start = index * Self.slotSize
-        return (
-            UnsafeMutableRawBufferPointer(rebasing: slots[start..<start + length]), Self.slotSize,
-            CMSSClampShim_batch_truncated(batch, UInt32(index)) != 0
-        )
+        return (UnsafeMutableRawBufferPointer(rebasing: slots[start..<start + length]), Self.slotSize)
     }
 
     /// Sends every verdict of the batch in one `send` and empties it.

@@ -27,10 +27,8 @@ void CMSSClampShim_batch_destroy(CMSSClampShim_ReceiveBatch *batch);
 /// with errno.
 int CMSSClampShim_batch_receive(int fd, CMSSClampShim_ReceiveBatch *batch);
 
-/// Bytes received in slot `index` of the last receive, and whether the kernel cut the datagram (MSG_TRUNC):
-/// fields of struct mmsghdr, which Swift cannot see.
+/// Bytes received in slot `index` of the last receive: a field of struct mmsghdr, which Swift cannot see.
 size_t CMSSClampShim_batch_length(const CMSSClampShim_ReceiveBatch *batch, unsigned index);
-int CMSSClampShim_batch_truncated(const CMSSClampShim_ReceiveBatch *batch, unsigned index);
 
 /// send() as a plain function the SyscallTable can hold; returns bytes sent or -1 with errno (the Swift
 /// caller retries EINTR).
@@ -38,7 +36,8 @@ ssize_t CMSSClampShim_send(int fd, const void *buffer, size_t length);
 
 // MARK: MSSQueue (QueueSocket) and MSSSystem (NetlinkSubscription)
 
-/// setsockopt for an int value; returns 0 or -1 with errno. Keeps the pointer to the value on the C side.
+/// setsockopt for an int value, for the option numbers below that only C can name; returns 0 or -1 with
+/// errno.
 int CMSSClampShim_setsockopt_int(int fd, int level, int name, int value);
 
 /// Socket option numbers that are macros in headers Swift's Glibc does not bring (linux/netlink.h) or
