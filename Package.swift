@@ -27,23 +27,26 @@ let package = Package(
         // iptables/ip6tables rule rendering, apply, remove.
         .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess"]),
 
-        // libnetfilter_queue + libmnl for binding and configuring queues; the shim for what Swift cannot import.
+        // libnetfilter_queue + libmnl for binding and configuring queues (MSSQueue only).
         .systemLibrary(
             name: "CNetfilterQueue", pkgConfig: "libnetfilter_queue",
             providers: [.apt(["libnetfilter-queue-dev", "libmnl-dev"])]),
-        .target(name: "CMSSClampShim", dependencies: ["CNetfilterQueue"]),
+        // What Swift cannot import or call (recvmmsg, accept4, SO_PEERCRED, capset, prctl): for MSSQueue and
+        // MSSSystem only.
+        .target(name: "CMSSClampShim"),
         // The NFQUEUE socket: bind, configure, batched receive, batched verdicts.
         .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue", "MSSWire"]),
+        // The system calls Swift cannot make on its own, as Swift with typed errors: peer credentials, netlink
+        // subscriptions, accept4, the capability drop, resource limits, thread names; and the monotonic clock.
+        .target(name: "MSSSystem", dependencies: ["CMSSClampShim"]),
         // The control protocol, its client, and the counter table the daemon reports: what `mssclamp stats`,
         // `peer` and `reload` need without the daemon.
         .target(name: "MSSControl", dependencies: ["MSSPolicy", "MSSSystem", "MSSWire"]),
-        // The system calls and clocks the other modules share.
-        .target(name: "MSSSystem"),
         // Workers, policy swaps, counters, signals.
         .target(
             name: "MSSDaemon",
             dependencies: [
-                "MSSControl", "MSSSystem", "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "CMSSClampShim",
+                "MSSControl", "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "MSSSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
@@ -76,9 +79,10 @@ let package = Package(
         .target(name: "WireFixtures", path: "Tests/WireFixtures"),
         .testTarget(name: "MSSWireTests", dependencies: ["MSSWire", "WireFixtures"]),
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
+        .testTarget(name: "MSSSystemTests", dependencies: ["MSSSystem"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
-        .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "MSSWire", "TestSupport"]),
+        .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "MSSQueue", "MSSSystem", "MSSWire", "TestSupport"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", dependencies: ["MSSProcess"], path: "Tests/TestSupport"),

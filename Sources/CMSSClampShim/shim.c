@@ -2,7 +2,6 @@
 #include "CMSSClampShim.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -25,6 +24,8 @@ _Static_assert(NFQA_PAYLOAD == 10 && NFQA_CAP_LEN == 13 && NFQA_SKB_INFO == 14, 
 _Static_assert(NFQA_SKB_CSUMNOTREADY == 1 && NFQA_SKB_GSO == 2, "skb info flags");
 _Static_assert(NLMSG_ERROR == 2 && NLMSG_DONE == 3, "netlink control types");
 _Static_assert((NLA_TYPE_MASK & 0xffff) == 0x3fff, "attribute type mask");
+_Static_assert(((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET) == (3 << 8 | 0), "NetlinkLayout.typePacket");
+_Static_assert(((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT) == (3 << 8 | 1), "NetlinkLayout.typeVerdict");
 
 struct CMSSClampShim_ReceiveBatch {
     unsigned count;
@@ -67,10 +68,6 @@ size_t CMSSClampShim_batch_length(const CMSSClampShim_ReceiveBatch *batch, unsig
     return batch->headers[index].msg_len;
 }
 
-int CMSSClampShim_batch_truncated(const CMSSClampShim_ReceiveBatch *batch, unsigned index) {
-    return (batch->headers[index].msg_hdr.msg_flags & MSG_TRUNC) != 0;
-}
-
 ssize_t CMSSClampShim_send(int fd, const void *buffer, size_t length) { return send(fd, buffer, length, 0); }
 
 int CMSSClampShim_setsockopt_int(int fd, int level, int name, int value) {
@@ -81,9 +78,6 @@ int CMSSClampShim_SOL_NETLINK(void) { return SOL_NETLINK; }
 int CMSSClampShim_NETLINK_NO_ENOBUFS(void) { return NETLINK_NO_ENOBUFS; }
 int CMSSClampShim_SO_RCVBUFFORCE(void) { return SO_RCVBUFFORCE; }
 int CMSSClampShim_SO_SNDBUFFORCE(void) { return SO_SNDBUFFORCE; }
-
-uint16_t CMSSClampShim_nfqueue_packet_type(void) { return (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET; }
-uint16_t CMSSClampShim_nfqueue_verdict_type(void) { return (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT; }
 
 int CMSSClampShim_peer_credentials(int fd, unsigned *uid, unsigned *gid) {
     struct ucred credentials;
@@ -109,37 +103,18 @@ int CMSSClampShim_netlink_subscribe(int protocol, unsigned groups) {
 
 int CMSSClampShim_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 
-int CMSSClampShim_drop_capabilities(unsigned long long keep, int change_user, unsigned uid, unsigned gid,
-                                    const char **step, int *bounding_kept) {
-    *bounding_kept = 0;
-    // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next.
-    for (unsigned cap = 0; cap < 64; cap++) {
-        if (keep & (1ULL << cap)) continue;
-        // Already out (under systemd's CapabilityBoundingSet, say) or beyond the kernel's last capability.
-        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-            // Started with CAP_NET_ADMIN alone: nothing else can be gained anyway, leave the set as it is.
-            if (errno == EPERM) { *bounding_kept = 1; break; }
-            *step = "prctl(PR_CAPBSET_DROP)";
-            return -1;
-        }
-    }
-    if (change_user) {
-        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) { *step = "prctl(PR_SET_KEEPCAPS)"; return -1; }
-        if (setgroups(0, NULL) != 0) { *step = "setgroups"; return -1; }
-        if (setgid(gid) != 0) { *step = "setgid"; return -1; }
-        if (setuid(uid) != 0) { *step = "setuid"; return -1; }
-    }
+int CMSSClampShim_prctl(int option, unsigned long argument2, unsigned long argument3, unsigned long argument4,
+                        unsigned long argument5) {
+    return prctl(option, argument2, argument3, argument4, argument5);
+}
+
+int CMSSClampShim_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
     struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    struct __user_cap_data_struct data[2] = { { 0 }, { 0 } };
-    data[0].effective = data[0].permitted = data[0].inheritable = (unsigned)(keep & 0xffffffffULL);
-    data[1].effective = data[1].permitted = data[1].inheritable = (unsigned)(keep >> 32);
-    if (syscall(SYS_capset, &header, data) != 0) { *step = "capset"; return -1; }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAP_AMBIENT_CLEAR_ALL)"; return -1; }
-    for (unsigned cap = 0; cap < 64; cap++) {
-        if (!(keep & (1ULL << cap))) continue;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0 && errno != EINVAL) { *step = "prctl(PR_CAP_AMBIENT_RAISE)"; return -1; }
-    }
-    if (change_user) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    return 0;
+    struct __user_cap_data_struct data[2] = {
+        { .effective = (uint32_t)effective, .permitted = (uint32_t)permitted,
+          .inheritable = (uint32_t)inheritable },
+        { .effective = (uint32_t)(effective >> 32), .permitted = (uint32_t)(permitted >> 32),
+          .inheritable = (uint32_t)(inheritable >> 32) },
+    };
+    return (int)syscall(SYS_capset, &header, data);
 }

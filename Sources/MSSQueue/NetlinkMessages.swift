@@ -182,6 +182,8 @@ public struct VerdictBatch: ~Copyable {
 
     /// The largest single verdict: headers plus a 64 KiB payload.
     public static let largestMessage = 16 + 4 + 12 + 4 + 65_536 + 8
+    /// The largest payload a verdict carries: a 64 KiB packet grown by an MSS option.
+    public static let largestPayload = 65_536 + 4
 
     public init(queue: UInt16, capacity: Int = 1 << 20) {
         precondition(capacity >= Self.largestMessage, "a verdict buffer must hold at least one full payload")
@@ -199,6 +201,11 @@ public struct VerdictBatch: ~Copyable {
     public func hasRoom(forPayload payloadLength: Int) -> Bool {
         used + 36 + NetlinkLayout.align(payloadLength) + 4 <= storage.count
     }
+
+    /// True when a verdict with the largest payload still fits: whatever the next packet becomes, its verdict
+    /// can be appended.
+    @inline(__always)
+    public var hasRoomForLargestVerdict: Bool { hasRoom(forPayload: Self.largestPayload) }
 
     /// Appends a verdict for packet `id`; with `payload`, the kernel replaces the packet with those bytes.
     /// The caller checks `hasRoom` first and sends the batch when it is full.

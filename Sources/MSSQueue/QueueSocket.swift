@@ -58,7 +58,9 @@ public final class QueueSocket {
         self.queue = queue
         self.configuration = configuration
         self.syscalls = syscalls
-        guard let socket = mnl_socket_open(NETLINK_NETFILTER) else { throw QueueError(.open, errno: errno, queue: queue) }
+        guard let socket = mnl_socket_open(NETLINK_NETFILTER) else {
+            throw QueueError(.open, errno: errno, queue: queue)
+        }
         guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
             let error = errno
             mnl_socket_close(socket)
@@ -96,20 +98,9 @@ public final class QueueSocket {
         }
     }
 
-    /// True when /proc/net/netfilter/nfnetlink_queue lists `queue` with another netlink port.
+    /// True when the kernel's table of queues lists `queue` with another netlink port.
     static func boundByAnotherProcess(_ queue: UInt16, ownPort: UInt32) -> Bool {
-        guard let file = fopen("/proc/net/netfilter/nfnetlink_queue", "r") else { return false }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), file) != nil {
-            // queue number, peer port id, ...
-            let fields = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-                .split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 2, UInt16(fields[0]) == queue, let port = UInt32(fields[1]), port != ownPort {
-                return true
-            }
-        }
-        return false
+        KernelQueueStatus.read().contains { $0.queue == queue && $0.portID != ownPort }
     }
 
     deinit {
@@ -228,14 +219,13 @@ public final class QueueSocket {
         }
     }
 
-    /// The datagram in slot `index` of the last receive, the slot it lives in, and whether it was cut.
-    public func datagram(_ index: Int) -> (bytes: UnsafeMutableRawBufferPointer, slotEnd: Int, truncated: Bool) {
+    /// The datagram in slot `index` of the last receive and the end of the slot it lives in. A datagram the
+    /// kernel cut (MSG_TRUNC) needs no flag: the message walk sees its last message cut short.
+    @usableFromInline
+    func datagram(_ index: Int) -> (bytes: UnsafeMutableRawBufferPointer, slotEnd: Int) {
         let length = CMSSClampShim_batch_length(batch, UInt32(index))
         let start = index * Self.slotSize
-        return (
-            UnsafeMutableRawBufferPointer(rebasing: slots[start..<start + length]), Self.slotSize,
-            CMSSClampShim_batch_truncated(batch, UInt32(index)) != 0
-        )
+        return (UnsafeMutableRawBufferPointer(rebasing: slots[start..<start + length]), Self.slotSize)
     }
 
     /// Sends every verdict of the batch in one `send` and empties it.

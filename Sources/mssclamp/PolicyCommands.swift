@@ -1,3 +1,4 @@
+import MSSQueue
 import ArgumentParser
 import Foundation
 import MSSDaemon

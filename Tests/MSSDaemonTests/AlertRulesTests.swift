@@ -1,3 +1,4 @@
+import MSSQueue
 import Foundation
 import TestSupport
 import Testing

@@ -1,3 +1,4 @@
+import MSSSystem
 import Foundation
 import Synchronization
 import Testing

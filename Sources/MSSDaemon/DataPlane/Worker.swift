@@ -1,3 +1,4 @@
+import MSSSystem
 import Logging
 import MSSControl
 import MSSPolicy
@@ -110,28 +111,13 @@ final class Worker: @unchecked Sendable {
             counters.counts[.batches] = 1
             counters.counts[.largestBatch] = UInt64(received)
             do throws(QueueError) {
-                for index in 0..<received {
-                    let (datagram, slotEnd, _) = socket.datagram(index)
-                    var sendError: QueueError?
-                    QueueMessageParser.forEachMessage(in: datagram, slotEnd: slotEnd) { message in
-                        switch message {
-                        case .packet(let packet):
-                            handle(
-                                packet, policy: policy, verdicts: &verdicts, counters: &counters, peers: &peers,
-                                touched: &touched)
-                            if !verdicts.hasRoom(forPayload: 65_540) {
-                                do throws(QueueError) { try socket.send(&verdicts) } catch { sendError = error }
-                            }
-                        case .error:
-                            counters.counts.increment(.verdictErrors)
-                        case .malformed:
-                            counters.counts.increment(.netlinkMalformed)
-                        case .other:
-                            break
-                        }
-                    }
-                    if let sendError { throw sendError }
+                let messages = try socket.forEachPacket(received: received, verdicts: &verdicts) { packet, verdicts in
+                    handle(
+                        packet, policy: policy, verdicts: &verdicts, counters: &counters, peers: &peers,
+                        touched: &touched)
                 }
+                counters.counts[.verdictErrors] &+= messages.errors
+                counters.counts[.netlinkMalformed] &+= messages.malformed
                 try socket.send(&verdicts)
             } catch {
                 failure.withLock { $0 = error }

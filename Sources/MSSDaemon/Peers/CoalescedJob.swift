@@ -1,3 +1,4 @@
+import MSSSystem
 import Synchronization
 
 #if canImport(Glibc)

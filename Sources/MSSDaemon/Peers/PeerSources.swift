@@ -1,3 +1,4 @@
+import MSSSystem
 import MSSControl
 import Foundation
 import Logging

@@ -1,3 +1,5 @@
+import MSSQueue
+import MSSSystem
 import Logging
 import MSSPolicy
 import MSSRules

@@ -1,3 +1,4 @@
+import MSSSystem
 import Synchronization
 
 /// Keeps the daemon's rules in place while it runs: nf_tables change notifications (iptables-nft, the

@@ -1,3 +1,4 @@
+import MSSSystem
 import Logging
 import MSSControl
 import MSSPolicy

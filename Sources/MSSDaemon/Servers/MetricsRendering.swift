@@ -1,3 +1,4 @@
+import MSSQueue
 import MSSControl
 import Prometheus
 import Synchronization

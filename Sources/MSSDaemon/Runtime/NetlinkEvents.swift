@@ -1,4 +1,4 @@
-import CMSSClampShim
+import MSSSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -18,7 +18,9 @@ final class NetlinkEvents: @unchecked Sendable {
     private let stopping = Atomic(false)
 
     /// rtnetlink, RTMGRP_LINK.
-    static func links() -> NetlinkEvents? { NetlinkEvents(name: "links", protocolNumber: 0 /* NETLINK_ROUTE */, groups: 1 /* RTMGRP_LINK */) }
+    static func links() -> NetlinkEvents? {
+        NetlinkEvents(name: "links", protocolNumber: 0 /* NETLINK_ROUTE */, groups: 1 /* RTMGRP_LINK */)
+    }
 
     /// nfnetlink, NFNLGRP_NFTABLES (7): every nf_tables change, iptables-nft's included.
     static func nftables() -> NetlinkEvents? {
@@ -26,10 +28,9 @@ final class NetlinkEvents: @unchecked Sendable {
     }
 
     private init?(name: String, protocolNumber: Int32, groups: UInt32) {
-        let fd = CMSSClampShim_netlink_subscribe(protocolNumber, groups)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? NetlinkSubscription.open(protocolNumber: protocolNumber, groups: groups) else { return nil }
         // A burst of events must not fail the socket: losing some is fine, any one triggers a look.
-        _ = CMSSClampShim_setsockopt_int(fd, CMSSClampShim_SOL_NETLINK(), CMSSClampShim_NETLINK_NO_ENOBUFS(), 1)
+        try? NetlinkSubscription.ignoreOverruns(fd)
         self.fd = fd
         self.name = name
     }

@@ -1,7 +1,7 @@
 import MSSControl
-import CMSSClampShim
 import Foundation
 import MSSPolicy
+import MSSSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -98,10 +98,10 @@ final class ControlServer: @unchecked Sendable {
                 },
                 tooLarge: tooLarge,
                 credentials: { client in
-                    var uid: UInt32 = 0
-                    var gid: UInt32 = 0
-                    guard CMSSClampShim_peer_credentials(client, &uid, &gid) == 0 else { return ClientCredentials() }
-                    return ClientCredentials(uid: uid, gid: gid, groups: peerGroups(client))
+                    guard let peer = try? PeerCredentials(of: client) else { return ClientCredentials() }
+                    // Empty when the kernel cannot say: then only the primary group counts.
+                    let groups = (try? PeerCredentials.supplementaryGroups(of: client)) ?? []
+                    return ClientCredentials(uid: peer.uid, gid: peer.gid, groups: groups)
                 },
                 handler: { request, client in
                     let role = ControlRole(client, group: groupID)

@@ -30,21 +30,3 @@ enum ControlRole: Sendable, Equatable {
         }
     }
 }
-
-/// SO_PEERGROUPS (Linux 4.13): the supplementary groups of a Unix socket's peer when it connected.
-/// The value is asm-generic's; Glibc's headers do not always carry it.
-private let peerGroupsOption: Int32 = 59
-
-/// The peer's supplementary groups (empty when the kernel cannot say).
-func peerGroups(_ fd: Int32) -> [UInt32] {
-    var groups = [gid_t](repeating: 0, count: 64)
-    for _ in 0..<2 {
-        var length = socklen_t(groups.count * MemoryLayout<gid_t>.size)
-        let result = groups.withUnsafeMutableBytes { getsockopt(fd, SOL_SOCKET, peerGroupsOption, $0.baseAddress, &length) }
-        if result == 0 { return Array(groups.prefix(Int(length) / MemoryLayout<gid_t>.size)) }
-        // ERANGE: the length says how much room the list needs.
-        guard errno == ERANGE, Int(length) / MemoryLayout<gid_t>.size <= 65_536 else { return [] }
-        groups = [gid_t](repeating: 0, count: Int(length) / MemoryLayout<gid_t>.size)
-    }
-    return []
-}

@@ -1,3 +1,5 @@
+import MSSSystem
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -12,21 +14,12 @@ final class WorkerThread: @unchecked Sendable {
         let box = Unmanaged.passRetained(Box(name: name, body: body)).toOpaque()
         let status = pthread_create(&thread, nil, { context in
             let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
-            if let name = box.name { WorkerThread.nameCurrentThread(name) }
+            // A failure leaves the process's name.
+            if let name = box.name { try? ThreadName.setCurrent(name) }
             box.body()
             return nil
         }, box)
         precondition(status == 0, "pthread_create failed: \(status)")
-    }
-
-    /// A thread may always rename itself through /proc/thread-self/comm (what pthread_setname_np does for
-    /// the calling thread, which Swift does not import); a failure leaves the process's name.
-    private static func nameCurrentThread(_ name: String) {
-        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        let bytes = Array(name.utf8.prefix(15))
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
     }
 
     func join() { pthread_join(thread, nil) }

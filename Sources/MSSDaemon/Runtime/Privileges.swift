@@ -1,5 +1,5 @@
-import CMSSClampShim
 import Foundation
+import MSSSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -31,26 +31,18 @@ public enum Privileges {
                 throw DaemonError(message: "cannot change to /: \(String(cString: strerror(errno)))", exitCode: 71)
             }
         }
-        var step: UnsafePointer<CChar>? = nil
-        var boundingKept: Int32 = 0
-        guard CMSSClampShim_drop_capabilities(netAdmin | extra, user == nil ? 0 : 1, uid, gid, &step, &boundingKept) == 0 else {
-            let call = step.map { String(cString: $0) } ?? "?"
-            throw DaemonError(message: "cannot drop privileges (\(call)): \(String(cString: strerror(errno)))", exitCode: 71)
+        do {
+            return try CapabilityDrop.keepOnly(netAdmin | extra, identity: user == nil ? nil : (uid, gid))
+        } catch {
+            throw DaemonError(message: "cannot drop privileges (\(error.call.rawValue)): \(error.reason)", exitCode: 71)
         }
-        return boundingKept == 0
     }
 
     /// Raises the soft limit on open files to the hard one (at most 65536): the control socket and the
     /// metrics endpoint each serve hundreds of clients, and a flood of idle connections must meet the
     /// servers' own eviction, not EMFILE.
     public static func raiseOpenFileLimit() {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-        let wanted = min(limit.rlim_max, 65536)
-        if limit.rlim_cur < wanted {
-            limit.rlim_cur = wanted
-            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        }
+        _ = try? OpenFileLimit.raise(toAtMost: 65536)
     }
 
     /// CAP_NET_ADMIN is capability 12 (linux/capability.h).

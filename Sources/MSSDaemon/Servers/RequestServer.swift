@@ -1,4 +1,4 @@
-import CMSSClampShim
+import MSSSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -276,8 +276,8 @@ final class RequestServer: @unchecked Sendable {
             // New connections; at the limit the oldest one still reading its request makes room.
             if fds[0].revents != 0 {
                 while true {
-                    let client = CMSSClampShim_accept(listener)
-                    if client < 0 { break }
+                    // Nothing waiting, or a failure the next poll reports again.
+                    guard let client = try? ListeningSocket.accept(listener) else { break }
                     accepted.add(1, ordering: .relaxed)
                     if connections.count >= limits.maxClients {
                         let idle = connections.values.filter {
@@ -302,11 +302,4 @@ final class RequestServer: @unchecked Sendable {
         }
         for connection in connections.values { close(connection.fd) }
     }
-}
-
-/// CLOCK_MONOTONIC in milliseconds.
-func monotonicMilliseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }
