@@ -61,7 +61,8 @@ let package = Package(
             dependencies: ["MSSWire", "CWireBaseline", "WireFixtures"],
             path: "Benchmarks/WireBench"),
         // `scripts/bench policy`: the prefix table against a plain binary trie.
-        .executableTarget(name: "mssclamp-policy-bench", dependencies: ["MSSPolicy"], path: "Benchmarks/PolicyBench"),
+        .executableTarget(
+            name: "mssclamp-policy-bench", dependencies: ["MSSPolicy", "WireFixtures"], path: "Benchmarks/PolicyBench"),
         // The C NFQUEUE consumer `scripts/bench queue` compares mssclamp run against.
         .executableTarget(
             name: "queue-baseline", dependencies: ["CWireBaseline"], path: "Benchmarks/QueueBaseline",
