@@ -25,7 +25,7 @@ let package = Package(
         // The one place that starts other programs: posix_spawn, poll, deadlines; no Foundation Process.
         .target(name: "MSSProcess"),
         // iptables/ip6tables rule rendering, apply, remove.
-        .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess"]),
+        .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess", "MSSWire"]),
 
         // libnetfilter_queue + libmnl for binding and configuring queues; the shim for what Swift cannot import.
         .systemLibrary(
@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "WireFixtures", path: "Tests/WireFixtures"),
         .testTarget(name: "MSSWireTests", dependencies: ["MSSWire", "WireFixtures"]),
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
-        .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
+        .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy", "MSSWire"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
         .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "TestSupport"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
