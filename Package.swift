@@ -31,9 +31,9 @@ let package = Package(
         .systemLibrary(
             name: "CNetfilterQueue", pkgConfig: "libnetfilter_queue",
             providers: [.apt(["libnetfilter-queue-dev", "libmnl-dev"])]),
-        .target(name: "CMSSClampShim", dependencies: ["CNetfilterQueue"]),
+        .target(name: "CMSSClampShim"),
         // The NFQUEUE socket: bind, configure, batched receive, batched verdicts.
-        .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue", "MSSWire"]),
+        .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue"]),
         // Workers, policy swaps, counters, signals.
         .target(
             name: "MSSDaemon",
@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "mssclamp",
             dependencies: [
-                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSDaemon", "MSSProbe",
+                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSDaemon", "MSSProbe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
