@@ -25,7 +25,7 @@ let package = Package(
         // The one place that starts other programs: posix_spawn, poll, deadlines; no Foundation Process.
         .target(name: "MSSProcess"),
         // iptables/ip6tables rule rendering, apply, remove.
-        .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess"]),
+        .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess", "MSSWire"]),
 
         // libnetfilter_queue + libmnl for binding and configuring queues (MSSQueue only).
         .systemLibrary(
@@ -35,7 +35,7 @@ let package = Package(
         // MSSSystem only.
         .target(name: "CMSSClampShim"),
         // The NFQUEUE socket: bind, configure, batched receive, batched verdicts.
-        .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue", "MSSWire"]),
+        .target(name: "MSSQueue", dependencies: ["CMSSClampShim", "CNetfilterQueue"]),
         // The system calls Swift cannot make on its own, as Swift with typed errors: peer credentials, netlink
         // subscriptions, accept4, the capability drop, resource limits, thread names; and the monotonic clock.
         .target(name: "MSSSystem", dependencies: ["CMSSClampShim"]),
@@ -69,7 +69,8 @@ let package = Package(
             dependencies: ["MSSWire", "CWireBaseline", "WireFixtures"],
             path: "Benchmarks/WireBench"),
         // `scripts/bench policy`: the prefix table against a plain binary trie.
-        .executableTarget(name: "mssclamp-policy-bench", dependencies: ["MSSPolicy"], path: "Benchmarks/PolicyBench"),
+        .executableTarget(
+            name: "mssclamp-policy-bench", dependencies: ["MSSPolicy", "WireFixtures"], path: "Benchmarks/PolicyBench"),
         // The C NFQUEUE consumer `scripts/bench queue` compares mssclamp run against.
         .executableTarget(
             name: "queue-baseline", dependencies: ["CWireBaseline"], path: "Benchmarks/QueueBaseline",
@@ -80,7 +81,7 @@ let package = Package(
         .testTarget(name: "MSSWireTests", dependencies: ["MSSWire", "WireFixtures"]),
         .testTarget(name: "MSSQueueTests", dependencies: ["MSSQueue"]),
         .testTarget(name: "MSSSystemTests", dependencies: ["MSSSystem"]),
-        .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy"]),
+        .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy", "MSSWire"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
         .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "MSSQueue", "MSSSystem", "MSSWire", "TestSupport"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),

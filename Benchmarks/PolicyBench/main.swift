@@ -3,6 +3,7 @@
 // Reports lookups per second, ns per lookup (median of interleaved rounds, min-max), memory and the ratio.
 
 import MSSPolicy
+import WireFixtures
 
 #if canImport(Glibc)
     import Glibc
@@ -12,17 +13,6 @@ func nanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// The baseline: a binary trie, one node per bit, children and value in flat arrays.

@@ -1,4 +1,5 @@
 import MSSPolicy
+import MSSWire
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +25,7 @@ public enum Liveness {
     public static func path(for instance: Instance) -> String { "/proc/net/xt_recent/\(instance.livenessList)" }
 
     /// The match, as iptables-save prints it.
-    public static func match(for family: IPTablesFamily, instance: Instance) -> String {
+    public static func match(for family: IPFamily, instance: Instance) -> String {
         "-m recent --rcheck --seconds \(timeout) --name \(instance.livenessList) --mask \(family == .ipv4 ? "0.0.0.0" : "::") --rsource"
     }
 }

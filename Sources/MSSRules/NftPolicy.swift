@@ -1,4 +1,5 @@
 import MSSPolicy
+import MSSWire
 
 /// A policy compiled for nftables: the kernel clamps each SYN to its peer's ceiling with the daemon's own
 /// semantics. Used by the `nft-map` backend (the kernel alone) and by the safety net (the kernel behind
@@ -26,7 +27,7 @@ public struct NftPolicy: Sendable, Hashable {
         var index: Int
         var ceilings: Ceilings
         var conditions: String
-        var owned: [IPFamilyName: [String]]
+        var owned: [IPFamily: [String]]
         var hasPrefixes: Bool
     }
 
@@ -38,14 +39,14 @@ public struct NftPolicy: Sendable, Hashable {
         var present = false
     }
 
-    var families: [IPFamilyName: FamilyPart] = [:]
+    var families: [IPFamily: FamilyPart] = [:]
     var conditional: [ConditionalPeer] = []
     /// Every ceiling a chain exists for.
     public private(set) var values: Set<UInt16> = []
 
     /// Compiles `defaults` and `peers` (file peers and live ones, in the daemon's order).
     public init(defaults: Ceilings, peers: [PeerDefinition]) {
-        for family in [IPFamilyName.ipv4, .ipv6] {
+        for family in [IPFamily.ipv4, .ipv6] {
             var part = FamilyPart()
             part.fallback = family == .ipv4 ? defaults.ipv4 : defaults.ipv6
             var entries: [(range: ClosedRange<UInt128>, length: Int, owner: Int)] = []
@@ -112,16 +113,16 @@ public struct NftPolicy: Sendable, Hashable {
     /// with the same rules differ only in elements and can be swapped with element updates.
     func policyRules(counter: String?) -> [String] {
         var rules: [String] = []
-        for family in [IPFamilyName.ipv4, .ipv6] {
+        for family in [IPFamily.ipv4, .ipv6] {
             guard let part = families[family], part.present else { continue }
-            let match = "meta nfproto \(family.rawValue)"
-            let address = family.address
+            let match = "meta nfproto \(family)"
+            let address = family.nftName
             // Lookups cost time per SYN: a family without unconditional peers skips them (with defaults
             // only, a SYN meets one rule of its family, which clamps it).
             let addressed = !part.mapElements.isEmpty
             if addressed {
-                rules.append("\(match) \(address) saddr vmap @\(family.prefix)peers")
-                rules.append("\(match) \(address) daddr vmap @\(family.prefix)peers")
+                rules.append("\(match) \(address) saddr vmap @\(family.nftObjectPrefix)peers")
+                rules.append("\(match) \(address) daddr vmap @\(family.nftObjectPrefix)peers")
             }
             let ceilingOf = { (ceilings: Ceilings) in family == .ipv4 ? ceilings.ipv4 : ceilings.ipv6 }
             // Conditional peers clamp when they claim the packet.
@@ -131,7 +132,7 @@ public struct NftPolicy: Sendable, Hashable {
                 if peer.hasPrefixes {
                     guard peer.owned[family] != nil else { continue }
                     for direction in ["saddr", "daddr"] {
-                        rules.append("\(match) \(address) \(direction) @p\(peer.index)_\(family.prefix)owned\(conditions) jump clamp_\(ceiling)")
+                        rules.append("\(match) \(address) \(direction) @p\(peer.index)_\(family.nftObjectPrefix)owned\(conditions) jump clamp_\(ceiling)")
                     }
                 } else {
                     rules.append("\(match)\(conditions) jump clamp_\(ceiling)")
@@ -139,15 +140,15 @@ public struct NftPolicy: Sendable, Hashable {
             }
             // Claimed packets are done; the rest get the defaults.
             if addressed {
-                rules.append("\(match) \(address) saddr @\(family.prefix)claimed return")
-                rules.append("\(match) \(address) daddr @\(family.prefix)claimed return")
+                rules.append("\(match) \(address) saddr @\(family.nftObjectPrefix)claimed return")
+                rules.append("\(match) \(address) daddr @\(family.nftObjectPrefix)claimed return")
             }
             for peer in conditional {
                 let conditions = peer.conditions.isEmpty ? "" : " " + peer.conditions
                 if peer.hasPrefixes {
                     guard peer.owned[family] != nil else { continue }
                     for direction in ["saddr", "daddr"] {
-                        rules.append("\(match) \(address) \(direction) @p\(peer.index)_\(family.prefix)owned\(conditions) return")
+                        rules.append("\(match) \(address) \(direction) @p\(peer.index)_\(family.nftObjectPrefix)owned\(conditions) return")
                     }
                 } else {
                     rules.append("\(match)\(conditions) return")
@@ -171,21 +172,21 @@ public struct NftPolicy: Sendable, Hashable {
     public func script(table: String, hooks: [Hook], priority: String, counter: String?, scope: [String] = []) -> String {
         var lines = ["table inet \(table) {"]
         if let counter { lines += ["\tcounter \(counter) {", "\t}"] }
-        for family in [IPFamilyName.ipv4, .ipv6] {
+        for family in [IPFamily.ipv4, .ipv6] {
             guard let part = families[family], part.present else { continue }
-            lines.append("\tmap \(family.prefix)peers {")
+            lines.append("\tmap \(family.nftObjectPrefix)peers {")
             lines.append("\t\ttype \(family.nftType) : verdict")
             lines.append("\t\tflags interval")
             if !part.mapElements.isEmpty { lines.append("\t\telements = { " + part.mapElements.joined(separator: ",\n\t\t\t     ") + " }") }
             lines.append("\t}")
-            lines.append("\tset \(family.prefix)claimed {")
+            lines.append("\tset \(family.nftObjectPrefix)claimed {")
             lines.append("\t\ttype \(family.nftType)")
             lines.append("\t\tflags interval")
             if !part.claimed.isEmpty { lines.append("\t\telements = { " + part.claimed.joined(separator: ", ") + " }") }
             lines.append("\t}")
             for peer in conditional {
                 guard let owned = peer.owned[family] else { continue }
-                lines.append("\tset p\(peer.index)_\(family.prefix)owned {")
+                lines.append("\tset p\(peer.index)_\(family.nftObjectPrefix)owned {")
                 lines.append("\t\ttype \(family.nftType)")
                 lines.append("\t\tflags interval")
                 if !owned.isEmpty { lines.append("\t\telements = { " + owned.joined(separator: ", ") + " }") }
@@ -239,16 +240,16 @@ public struct NftPolicy: Sendable, Hashable {
             if !come.isEmpty { additions.append("add element inet \(table) \(name) { " + come.joined(separator: ", ") + " }") }
         }
         let mapKey = { (element: String) in String(element.prefix { $0 != " " }) }
-        for family in [IPFamilyName.ipv4, .ipv6] {
+        for family in [IPFamily.ipv4, .ipv6] {
             let part = families[family] ?? FamilyPart()
             let before = old.families[family] ?? FamilyPart()
             guard part.present || before.present else { continue }
-            diff("\(family.prefix)peers", old: before.mapElements, new: part.mapElements, key: mapKey)
-            diff("\(family.prefix)claimed", old: before.claimed, new: part.claimed, key: { $0 })
+            diff("\(family.nftObjectPrefix)peers", old: before.mapElements, new: part.mapElements, key: mapKey)
+            diff("\(family.nftObjectPrefix)claimed", old: before.claimed, new: part.claimed, key: { $0 })
             for peer in conditional {
                 guard let owned = peer.owned[family] else { continue }
                 let previous = old.conditional.first { $0.index == peer.index }?.owned[family] ?? []
-                diff("p\(peer.index)_\(family.prefix)owned", old: previous, new: owned, key: { $0 })
+                diff("p\(peer.index)_\(family.nftObjectPrefix)owned", old: previous, new: owned, key: { $0 })
             }
         }
         var lines: [String] = []

@@ -1,4 +1,5 @@
 import MSSPolicy
+import MSSWire
 
 /// mssclamp's whole footprint in the firewall: the NFQUEUE rules (iptables/ip6tables, `MSSCLAMP` chain)
 /// and, behind them, the kernel safety net (`table inet mssclamp_net`). `run --install-rules` and
@@ -20,7 +21,7 @@ public struct RuleSet: Sendable {
     /// - Parameter deleting: rules to delete in the same iptables transaction (`rules import --replace`).
     /// - Returns: notes for the operator (what the net does, or why it is not there).
     @discardableResult
-    public func apply(_ spec: RuleSpec, policy: NftPolicy, deleting: [IPTablesFamily: [String]] = [:])
+    public func apply(_ spec: RuleSpec, policy: NftPolicy, deleting: [IPFamily: [String]] = [:])
         throws(RuleError) -> [String]
     {
         var notes: [String] = []
@@ -67,7 +68,7 @@ public struct RuleSet: Sendable {
     /// what `rules remove` points at when the one it was asked to remove has nothing installed.
     public func installedInstances() -> [String] {
         var names = Set<String>()
-        for family in IPTablesFamily.allCases {
+        for family in IPFamily.allCases {
             guard let save = try? ToolRunner.run([iptables.variant.tool(family, "save"), "-t", "mangle"]), save.status == 0 else { continue }
             for line in save.output.split(separator: "\n") where line.hasPrefix(":MSSCLAMP") {
                 let chain = line.dropFirst().prefix { $0 != " " }

@@ -1,4 +1,5 @@
 import MSSPolicy
+import MSSWire
 import Testing
 
 @testable import MSSRules
@@ -115,14 +116,14 @@ struct SafetyNetRenderTests {
         (0, 0xffff_ffff, "0.0.0.0/0"),
     ])
     func ipv4RangesArePrefixesOnlyWhenAligned(lower: UInt128, upper: UInt128, text: String) {
-        #expect(IPFamilyName.ipv4.format(lower...upper) == text)
+        #expect(IPFamily.ipv4.format(lower...upper) == text)
     }
 
     @Test func ipv6Ranges() {
         let base = UInt128(0x2001_0db8) << 96
-        #expect(IPFamilyName.ipv6.format(base...(base | ((UInt128(1) << 96) - 1))) == "2001:db8:0:0:0:0:0:0/32")
-        #expect(IPFamilyName.ipv6.format((base + 1)...(base + 2)) == "2001:db8:0:0:0:0:0:1-2001:db8:0:0:0:0:0:2")
+        #expect(IPFamily.ipv6.format(base...(base | ((UInt128(1) << 96) - 1))) == "2001:db8:0:0:0:0:0:0/32")
+        #expect(IPFamily.ipv6.format((base + 1)...(base + 2)) == "2001:db8:0:0:0:0:0:1-2001:db8:0:0:0:0:0:2")
         // The whole space: its size wraps to 0.
-        #expect(IPFamilyName.ipv6.format(0...UInt128.max) == "0:0:0:0:0:0:0:0/0")
+        #expect(IPFamily.ipv6.format(0...UInt128.max) == "0:0:0:0:0:0:0:0/0")
     }
 }

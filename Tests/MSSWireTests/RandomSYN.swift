@@ -1,10 +1,12 @@
+import WireFixtures
+
 /// Builds random TCP SYN and SYN/ACK packets (IPv4 with options, IPv6 with extension headers) with correct
 /// checksums, for property tests. Headers are valid; a fifth of the option areas end in a receiver trap: a
 /// duplicate MSS last, an MSS of the wrong length, or an option a receiver cannot walk.
 struct RandomSYN {
-    var generator: SeededGenerator
+    var generator: SplitMix64
 
-    init(seed: UInt64) { generator = SeededGenerator(seed: seed) }
+    init(seed: UInt64) { generator = SplitMix64(state: seed) }
 
     mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
     mutating func bool(_ probability: Double = 0.5) -> Bool {

@@ -87,7 +87,7 @@ public final class Daemon: @unchecked Sendable {
         }
         if configuration.installRules {
             // Which iptables is asked now, before privileges go (it reads links, runs nothing).
-            let variant = IptablesVariant.fromInstalledCommand() ?? .nft
+            let variant = (try? IptablesVariant.detect()) ?? .nft
             rules = RuleKeeper(rules: RuleSet(iptables: IptablesBackend(variant: variant), instance: configuration.instance), logger: logger)
         }
         let workers = self.workers

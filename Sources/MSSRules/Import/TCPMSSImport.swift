@@ -1,4 +1,5 @@
 import MSSPolicy
+import MSSWire
 
 /// `mssclamp rules import`: reads `iptables-save` / `ip6tables-save` output, finds the `TCPMSS` rules and
 /// writes an equivalent policy file, listing every rule it could not translate and why.
@@ -9,7 +10,7 @@ public enum TCPMSSImport {
         public var line: Int
         /// The rule as iptables-save printed it ("-A FORWARD ... -j TCPMSS --set-mss 1360").
         public var text: String
-        public var family: IPTablesFamily
+        public var family: IPFamily
         public var table: String
     }
 
@@ -38,12 +39,12 @@ public enum TCPMSSImport {
     /// Translates every TCPMSS rule of `save`.
     /// - Parameter source: the input's name, for the header comment.
     public static func translate(_ save: String, source: String) -> Result {
-        var family = IPTablesFamily.ipv4
+        var family = IPFamily.ipv4
         var table = ""
         var translated: [Translated] = []
         var untranslated: [Untranslated] = []
-        var defaults: [IPTablesFamily: (mss: Int, line: Int)] = [:]
-        var peers: [(name: String, match: [String], inInterface: String?, outInterface: String?, mss: Int, family: IPTablesFamily, rule: Rule, notes: [String])] = []
+        var defaults: [IPFamily: (mss: Int, line: Int)] = [:]
+        var peers: [(name: String, match: [String], inInterface: String?, outInterface: String?, mss: Int, family: IPFamily, rule: Rule, notes: [String])] = []
         var hooks: [Hook] = []
         var claimed: [String: String] = [:]
 
