@@ -60,7 +60,8 @@ extension PolicyReader {
             let result = try OverheadCalculator.compute(
                 linkMTU: linkMTU, names: names, cipher: cipher, integrity: integrity)
             guard ValueRange.mss.contains(result.mss6), ValueRange.mss.contains(result.mss4) else {
-                fail(mtuEntry.line, "\(label).link_mtu", "leaves MSS \(result.mss4)/\(result.mss6), \(ValueRange.mss.outside)")
+                let leaves = "leaves MSS \(result.mss4)/\(result.mss6), \(ValueRange.mss.outside)"
+                fail(mtuEntry.line, "\(label).link_mtu", leaves)
                 return nil
             }
             return .derived(

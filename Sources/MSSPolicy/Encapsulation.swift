@@ -113,9 +113,10 @@ public enum OverheadCalculator {
         guard ValueRange.linkMTU.contains(linkMTU) else {
             throw OverheadError("link MTU \(linkMTU) is \(ValueRange.linkMTU.outside)")
         }
-        let outerIP = encapsulation.contains(.ipv6Outer) ? 40 : 20  // RFC 791 / RFC 8200 fixed headers
-        let ipName = outerIP == 40 ? "outer IPv6 header" : "outer IPv4 header"
-        let ipSource = outerIP == 40 ? "RFC 8200 section 3" : "RFC 791 section 3.1"
+        let outerFamily: IPFamily = encapsulation.contains(.ipv6Outer) ? .ipv6 : .ipv4
+        let outerIP = outerFamily.ipHeaderBytes
+        let ipName = outerFamily == .ipv6 ? "outer IPv6 header" : "outer IPv4 header"
+        let ipSource = outerFamily == .ipv6 ? "RFC 8200 section 3" : "RFC 791 section 3.1"
         let usesESP = encapsulation.contains(.espTunnel) || encapsulation.contains(.espTransport)
         let usesOpenVPN = encapsulation.contains { if case .openVPN = $0 { true } else { false } }
         if let cipher, let integrity, cipher.aeadICV != nil {
@@ -236,8 +237,8 @@ public enum OverheadCalculator {
             }
             return available
         }
-        let mtu4 = innerMTU(innerHeader: 20, record: true)
-        let mtu6 = innerMTU(innerHeader: 40, record: false)
+        let mtu4 = innerMTU(innerHeader: IPFamily.ipv4.ipHeaderBytes, record: true)
+        let mtu6 = innerMTU(innerHeader: IPFamily.ipv6.ipHeaderBytes, record: false)
         guard IPFamily.ipv4.mss(forMTU: mtu4) >= 1, IPFamily.ipv6.mss(forMTU: mtu6) >= 1 else {
             throw OverheadError("nothing fits: \(linkMTU) bytes leave an inner MTU of \(min(mtu4, mtu6))")
         }

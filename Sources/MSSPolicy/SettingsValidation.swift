@@ -6,7 +6,9 @@ extension PolicyReader {
             switch entry.value.kind {
             case .integer(let number) where ValueRange.queueNumber.contains(number): queue.num = String(number)
             case .string(let text) where QueueRange(parsing: text) != nil: queue.num = text
-            default: fail(entry.line, "queue.num", "must be a queue number N or a range \"N-M\" \(ValueRange.queueNumber.within)")
+            default:
+                let expected = "a queue number N or a range \"N-M\" \(ValueRange.queueNumber.within)"
+                fail(entry.line, "queue.num", "must be \(expected)")
             }
         }
         if let entry = table["fail_open"] { queue.failOpen = boolean(entry, "queue.fail_open") }

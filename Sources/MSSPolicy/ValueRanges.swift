@@ -1,6 +1,8 @@
 // Every numeric range a setting may take, defined once: the command line's checks and the policy
 // file's validation both use these, and every message shows the range the same way ("88-65495").
 
+import MSSWire
+
 /// A range of integers a setting may take, and how messages show it.
 public struct ValueRange: Sendable, Hashable, CustomStringConvertible {
     public let bounds: ClosedRange<Int>
@@ -35,8 +37,8 @@ extension ValueRange {
     public static let linkMTU = ValueRange(68...65535)
 
     /// A peer's `link_mtu` in the policy file: at least 576, the datagram every IPv4 host must accept
-    /// (RFC 791); a tunnel over a smaller link is a mistake in the file, not a link.
-    public static let peerLinkMTU = ValueRange(576...65535)
+    /// (`IPFamily.guaranteedMTU`); a tunnel over a smaller link is a mistake in the file, not a link.
+    public static let peerLinkMTU = ValueRange(IPFamily.ipv4.guaranteedMTU...linkMTU.upperBound)
 
     /// `[queue] maxlen` / `--queue-maxlen`: packets the kernel holds per queue.
     public static let queueMaxlen = ValueRange(1...1_000_000)

@@ -28,7 +28,8 @@ extension PolicyReader {
 
     mutating func mss(_ entry: TOMLEntry, _ key: String, allowNone: Bool = false) -> UInt16? {
         guard case .integer(let value) = entry.value.kind else {
-            fail(entry.line, key, "must be an MSS (an integer \(ValueRange.mss.within))\(allowNone ? " or \"none\"" : ""), got \(entry.value.typeName)")
+            let expected = "an MSS (an integer \(ValueRange.mss.within))" + (allowNone ? " or \"none\"" : "")
+            fail(entry.line, key, "must be \(expected), got \(entry.value.typeName)")
             return nil
         }
         guard ValueRange.mss.contains(value) else {

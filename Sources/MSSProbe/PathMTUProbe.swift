@@ -102,7 +102,7 @@ public final class PathMTUProbe {
         } else {
             setsockopt(descriptor, Int32(IPPROTO_IP), Int32(IP_TTL), &hops, socklen_t(4))
         }
-        let icmpLength = size - (ipv6 ? 40 : 20)
+        let icmpLength = size - (ipv6 ? IPFamily.ipv6 : .ipv4).ipHeaderBytes
         guard icmpLength >= 8 else { return .silence }
         var packet = ICMPEcho.request(length: icmpLength, ipv6: ipv6, identifier: identifier, sequence: sequence, fill: 0xa5)
         guard address.send(fd: descriptor, &packet) else {

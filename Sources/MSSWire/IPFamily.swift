@@ -16,14 +16,18 @@ public enum IPFamily: UInt8, Sendable, Hashable, CaseIterable, CustomStringConve
     /// 9293). The MSS counts neither (RFC 879, RFC 9293 section 3.7.1).
     @inlinable public var fixedHeaderBytes: Int { ipHeaderBytes + TCPField.fixedLength }
 
-    /// The MSS that fills a packet of `mtu` bytes: IPv4 MTU - 40, IPv6 MTU - 60 (may be below any
-    /// valid MSS for a tiny MTU; the caller clamps).
+    /// The MSS that fills a packet of `mtu` bytes: IPv4 MTU - 40, IPv6 MTU - 60 (RFC 8200 section 8.3).
+    /// It may be below any valid MSS for a tiny MTU; the caller clamps.
     @inlinable public func mss(forMTU mtu: Int) -> Int { mtu - fixedHeaderBytes }
 
     /// The packet size a segment of `mss` bytes makes: IPv4 MSS + 40, IPv6 MSS + 60.
     @inlinable public func mtu(forMSS mss: Int) -> Int { mss + fixedHeaderBytes }
 
-    /// The MSS a sender must assume when a SYN carries no MSS option: 536 for IPv4 (RFC 1122 section
-    /// 4.2.2.6), 1220 for IPv6 (RFC 8200 section 5: the minimum link MTU 1280, less 40 + 20).
-    @inlinable public var defaultMSS: UInt16 { self == .ipv4 ? 536 : 1220 }
+    /// The packet size every path carries: 576 for IPv4 (the datagram every host must accept, RFC 791
+    /// section 3.1), 1280 for IPv6 (the minimum link MTU, RFC 8200 section 5).
+    @inlinable public var guaranteedMTU: Int { self == .ipv4 ? 576 : 1280 }
+
+    /// The MSS a sender must assume when a SYN carries no MSS option, what the guaranteed MTU carries:
+    /// 536 for IPv4 (RFC 1122 section 4.2.2.6), 1220 for IPv6 (RFC 8200 sections 5 and 8.3).
+    @inlinable public var defaultMSS: UInt16 { UInt16(truncatingIfNeeded: mss(forMTU: guaranteedMTU)) }
 }
