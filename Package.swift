@@ -52,7 +52,7 @@ let package = Package(
             ]),
 
         // `mssclamp probe`: path MTU by DF bisection over raw ICMP sockets.
-        .target(name: "MSSProbe"),
+        .target(name: "MSSProbe", dependencies: ["MSSWire"]),
 
         .executableTarget(
             name: "mssclamp",

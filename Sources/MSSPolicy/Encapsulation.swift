@@ -2,77 +2,13 @@
 // once tunnel headers are added, worst-case padding included. Used by `encap` in the policy file and by
 // `mssclamp calc`. Every constant names its source; docs/overhead.md has the tables.
 
+import MSSWire
+
 /// A calculator error: names the bad value and the valid ones.
 public struct OverheadError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
-}
-
-/// ESP ciphers: IV length, block size the payload is padded to, and the ICV of AEAD modes.
-public enum ESPCipher: String, Sendable, CaseIterable {
-    case aesGCM128 = "aes-gcm-128", aesGCM192 = "aes-gcm-192", aesGCM256 = "aes-gcm-256"
-    case aesCBC128 = "aes-cbc-128", aesCBC192 = "aes-cbc-192", aesCBC256 = "aes-cbc-256"
-    case aesCTR128 = "aes-ctr-128", aesCTR192 = "aes-ctr-192", aesCTR256 = "aes-ctr-256"
-    case chacha20Poly1305 = "chacha20-poly1305"
-    case tripleDESCBC = "3des-cbc"
-
-    /// IV bytes carried in each packet.
-    public var ivLength: Int {
-        switch self {
-        case .aesGCM128, .aesGCM192, .aesGCM256: 8  // RFC 4106 section 3.1: 8-octet explicit IV
-        case .aesCBC128, .aesCBC192, .aesCBC256: 16  // RFC 3602 section 3: IV = cipher block, 16
-        case .aesCTR128, .aesCTR192, .aesCTR256: 8  // RFC 3686 section 3.1: 8-octet IV
-        case .chacha20Poly1305: 8  // RFC 7634 section 2: 64-bit IV
-        case .tripleDESCBC: 8  // RFC 2451 section 2.3: 64-bit block and IV
-        }
-    }
-
-    /// What payload + 2 trailer bytes are padded up to. Stream and counter modes still pad to 4, because
-    /// ESP aligns the trailer on a 32-bit boundary (RFC 4303 section 2.4).
-    public var blockSize: Int {
-        switch self {
-        case .aesCBC128, .aesCBC192, .aesCBC256: 16  // RFC 3602 section 2.4
-        case .tripleDESCBC: 8  // RFC 2451
-        default: 4  // RFC 4106 section 3.2, RFC 3686 section 3.2, RFC 7634 section 2: 4-octet alignment
-        }
-    }
-
-    /// The ICV an AEAD cipher appends; nil when an integrity algorithm is needed.
-    public var aeadICV: Int? {
-        switch self {
-        case .aesGCM128, .aesGCM192, .aesGCM256: 16  // RFC 4106 section 6: 16-octet ICV (the full tag)
-        case .chacha20Poly1305: 16  // RFC 7634 section 2: the 16-octet Poly1305 tag
-        default: nil
-        }
-    }
-}
-
-/// ESP integrity algorithms and their truncated ICV.
-public enum ESPIntegrity: String, Sendable, CaseIterable {
-    case sha1_96 = "sha1-96", sha256_128 = "sha256-128", sha384_192 = "sha384-192", sha512_256 = "sha512-256"
-    case md5_96 = "md5-96", aesXCBC96 = "aes-xcbc-96"
-
-    public var icvLength: Int {
-        switch self {
-        case .sha1_96, .md5_96, .aesXCBC96: 12  // RFC 2404, RFC 2403, RFC 3566: 96-bit truncation
-        case .sha256_128: 16  // RFC 4868 section 2.3
-        case .sha384_192: 24  // RFC 4868 section 2.3
-        case .sha512_256: 32  // RFC 4868 section 2.3
-        }
-    }
-
-    /// OpenVPN's `--auth` HMAC is not truncated: the full digest (OpenVPN manual, --auth).
-    public var fullDigestLength: Int {
-        switch self {
-        case .sha1_96: 20
-        case .sha256_128: 32
-        case .sha384_192: 48
-        case .sha512_256: 64
-        case .md5_96: 16
-        case .aesXCBC96: 16
-        }
-    }
 }
 
 /// One layer of a tunnel stack, as policy files and `mssclamp calc --encap` name them.
@@ -151,9 +87,9 @@ public struct OverheadResult: Sendable, Hashable {
     /// the outer one).
     public var mtu6: Int
     /// mtu4 - 40 (IPv4 20 + TCP 20).
-    public var mss4: Int { mtu4 - 40 }
+    public var mss4: Int { IPFamily.ipv4.mss(forMTU: mtu4) }
     /// mtu6 - 60 (IPv6 40 + TCP 20).
-    public var mss6: Int { mtu6 - 60 }
+    public var mss6: Int { IPFamily.ipv6.mss(forMTU: mtu6) }
     /// The inner MTU for IPv4, the usual "tunnel MTU".
     public var mtu: Int { mtu4 }
     /// Bytes per layer, outermost first, padding as its worst case.
@@ -174,12 +110,13 @@ public enum OverheadCalculator {
         linkMTU: Int, encapsulation: [Encapsulation], cipher: ESPCipher? = nil, integrity: ESPIntegrity? = nil,
         tunnelMTU: Int? = nil
     ) throws(OverheadError) -> OverheadResult {
-        guard (68...65535).contains(linkMTU) else {
-            throw OverheadError("link MTU \(linkMTU) is outside 68-65535")
+        guard ValueRange.linkMTU.contains(linkMTU) else {
+            throw OverheadError("link MTU \(linkMTU) is \(ValueRange.linkMTU.outside)")
         }
-        let outerIP = encapsulation.contains(.ipv6Outer) ? 40 : 20  // RFC 791 / RFC 8200 fixed headers
-        let ipName = outerIP == 40 ? "outer IPv6 header" : "outer IPv4 header"
-        let ipSource = outerIP == 40 ? "RFC 8200 section 3" : "RFC 791 section 3.1"
+        let outerFamily: IPFamily = encapsulation.contains(.ipv6Outer) ? .ipv6 : .ipv4
+        let outerIP = outerFamily.ipHeaderBytes
+        let ipName = outerFamily == .ipv6 ? "outer IPv6 header" : "outer IPv4 header"
+        let ipSource = outerFamily == .ipv6 ? "RFC 8200 section 3" : "RFC 791 section 3.1"
         let usesESP = encapsulation.contains(.espTunnel) || encapsulation.contains(.espTransport)
         let usesOpenVPN = encapsulation.contains { if case .openVPN = $0 { true } else { false } }
         if let cipher, let integrity, cipher.aeadICV != nil {
@@ -300,9 +237,9 @@ public enum OverheadCalculator {
             }
             return available
         }
-        let mtu4 = innerMTU(innerHeader: 20, record: true)
-        let mtu6 = innerMTU(innerHeader: 40, record: false)
-        guard mtu4 - 40 >= 1, mtu6 - 60 >= 1 else {
+        let mtu4 = innerMTU(innerHeader: IPFamily.ipv4.ipHeaderBytes, record: true)
+        let mtu6 = innerMTU(innerHeader: IPFamily.ipv6.ipHeaderBytes, record: false)
+        guard IPFamily.ipv4.mss(forMTU: mtu4) >= 1, IPFamily.ipv6.mss(forMTU: mtu6) >= 1 else {
             throw OverheadError("nothing fits: \(linkMTU) bytes leave an inner MTU of \(min(mtu4, mtu6))")
         }
         return OverheadResult(linkMTU: linkMTU, mtu4: mtu4, mtu6: mtu6, layers: layers)
@@ -336,7 +273,17 @@ public enum OverheadCalculator {
     /// -s SIZE` measures it): payload + 8 (ICMP header) + 20 or 40 (IP header) = path MTU; MSS = path MTU
     /// - 40 or - 60. The Hungarian field report's 1410 gives 1438 and MSS 1398.
     public static func fromPingPayload(_ payload: Int, ipv6: Bool = false) -> (pathMTU: Int, mss: Int) {
-        let pathMTU = payload + 8 + (ipv6 ? 40 : 20)
-        return (pathMTU, pathMTU - (ipv6 ? 60 : 40))
+        let family: IPFamily = ipv6 ? .ipv6 : .ipv4
+        let pathMTU = payload + icmpEchoHeaderBytes + family.ipHeaderBytes
+        return (pathMTU, family.mss(forMTU: pathMTU))
     }
+
+    /// The inverse: the ICMP echo payload that fills a packet of `pathMTU` bytes (what to give `ping -M do
+    /// -s` or `calc --measured-icmp`).
+    public static func pingPayload(forPathMTU pathMTU: Int, ipv6: Bool = false) -> Int {
+        pathMTU - icmpEchoHeaderBytes - (ipv6 ? IPFamily.ipv6 : .ipv4).ipHeaderBytes
+    }
+
+    /// An ICMP or ICMPv6 echo header: type, code, checksum, identifier, sequence (RFC 792, RFC 4443).
+    static let icmpEchoHeaderBytes = 8
 }

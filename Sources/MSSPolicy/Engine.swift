@@ -1,30 +1,5 @@
 import MSSWire
 
-/// Per-family ceilings; nil means "never clamp".
-public struct Ceilings: Sendable, Hashable, Codable, BitwiseCopyable {
-    public var ipv4: UInt16?
-    public var ipv6: UInt16?
-
-    public init(ipv4: UInt16?, ipv6: UInt16?) {
-        self.ipv4 = ipv4
-        self.ipv6 = ipv6
-    }
-
-    @inlinable public func ceiling(for family: IPFamily) -> UInt16? { family == .ipv4 ? ipv4 : ipv6 }
-
-    /// The lower ceiling of the two, per family; nil (no clamp) loses to any value.
-    @inlinable public func lowered(by other: Ceilings) -> Ceilings {
-        func low(_ a: UInt16?, _ b: UInt16?) -> UInt16? {
-            switch (a, b) {
-            case let (a?, b?): min(a, b)
-            case let (a?, nil): a
-            case let (nil, b): b
-            }
-        }
-        return Ceilings(ipv4: low(ipv4, other.ipv4), ipv6: low(ipv6, other.ipv6))
-    }
-}
-
 /// What the queue knows about a packet besides its bytes.
 public struct PacketMetadata: Sendable, Hashable {
     public var inInterface: UInt32

@@ -75,7 +75,6 @@ public struct LearnBounds: Sendable, Hashable {
     public var subnets = false
 
     public static let defaultMaximum = 65_536
-    public static let maximumRange = 1...1_000_000
 
     public init(within: [IPPrefix] = [], maximum: Int = LearnBounds.defaultMaximum, subnets: Bool = false) {
         self.within = within

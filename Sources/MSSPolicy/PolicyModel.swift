@@ -32,10 +32,6 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
-/// The MSS values a TCP MSS option may sensibly carry: 88 is the smallest the Linux stack accepts
-/// (TCP_MIN_MSS), 65495 is the loopback MTU 65535 minus 40.
-public let validMSS = 88...65495
-
 /// How a peer's ceiling is given.
 public enum PeerCeiling: Sendable, Hashable {
     /// `mss = N` (and optionally `mss6 = N`).
@@ -182,7 +178,7 @@ public struct PolicyConfiguration: Sendable, Hashable {
     public static let defaultControlSocket = "/run/mssclamp/control.sock"
     /// Without `[defaults]`: 1360, the conservative IPsec value (ESP tunnel + NAT-T with the strongest
     /// ciphers fits, see docs/overhead.md), and 20 less for IPv6's larger header.
-    public static let defaultCeilings = Ceilings(ipv4: 1360, ipv6: 1340)
+    public static let defaultCeilings = Ceilings(ipv4: 1360, ipv6: Ceilings.ipv6Default(forIPv4: 1360))
 
     public init(
         file: String? = nil, defaults: Ceilings = Self.defaultCeilings, insertMissing: Bool = true,
@@ -199,16 +195,12 @@ public struct PolicyConfiguration: Sendable, Hashable {
 extension PeerCeiling {
     /// "mss 1300/1280", "no clamp", "1500 ipsec-esp-tunnel+nat-t -> 1360/1340".
     public var summary: String {
-        func text(_ ceilings: Ceilings) -> String {
-            "\(ceilings.ipv4.map(String.init) ?? "none")/\(ceilings.ipv6.map(String.init) ?? "none")"
-        }
         switch self {
-        case .fixed(let ceilings): return "mss \(text(ceilings))"
-        case .none: return "no clamp"
+        case .fixed(let ceilings): "mss \(ceilings)"
+        case .none: "no clamp"
         case .derived(let mtu, let encapsulation, _, _, let ceilings):
-            return "link \(mtu) \(encapsulation.joined(separator: "+")) -> mss \(text(ceilings))"
-        case .measured(let ceilings, let note):
-            return "auto \(text(ceilings)) (\(note))"
+            "link \(mtu) \(encapsulation.joined(separator: "+")) -> mss \(ceilings)"
+        case .measured(let ceilings, let note): "auto \(ceilings) (\(note))"
         }
     }
 }

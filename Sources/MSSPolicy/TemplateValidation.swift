@@ -81,7 +81,7 @@ extension PolicyReader {
                     }
                 }
             case "learn_max":
-                if let value = integer(entry, "\(label).\(key)", in: LearnBounds.maximumRange) { bounds.maximum = value }
+                if let value = integer(entry, "\(label).\(key)", in: .learnMax) { bounds.maximum = value }
             default:
                 if let value = boolean(entry, "\(label).\(key)") { bounds.subnets = value }
             }

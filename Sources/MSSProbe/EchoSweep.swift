@@ -1,6 +1,8 @@
 // The daemon's path measurement for `mss = "auto"`: DF echo requests of many sizes at once, so a peer's
 // path MTU is known within about a second instead of a bisection's ten round trips (and timeouts).
 
+import MSSWire
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -132,7 +134,7 @@ public struct EchoSweep {
         identifier &+= 1
         drain(fd: fd, ipv6: address.ipv6, collect: nil)
         for size in sizes {
-            let headerLength = address.ipv6 ? 40 : 20
+            let headerLength = (address.ipv6 ? IPFamily.ipv6 : .ipv4).ipHeaderBytes
             guard size - headerLength >= 8 else { continue }
             var packet = ICMPEcho.request(length: size - headerLength, ipv6: address.ipv6, identifier: identifier, sequence: UInt16(size), fill: 0x5a)
             _ = address.send(fd: fd, &packet, flags: Int32(MSG_DONTWAIT))  // EMSGSIZE: above the first hop's MTU, no answer

@@ -2,6 +2,8 @@
 // ICMPv6 echo requests, telling "fragmentation needed / packet too big" apart from silence (a PMTUD
 // black hole), and optionally walking the TTL to name the hop where the path shrinks.
 
+import MSSWire
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -38,7 +40,7 @@ public struct ProbeResult: Sendable {
         steps.compactMap { if case .tooBig(let router, let mtu) = $0.answer { (router, mtu) } else { nil } }
     }
     /// The recommended MSS for the path MTU (IPv4: - 40, IPv6: - 60).
-    public var mss: Int? { pathMTU.map { $0 - (ipv6 ? 60 : 40) } }
+    public var mss: Int? { pathMTU.map { (ipv6 ? IPFamily.ipv6 : .ipv4).mss(forMTU: $0) } }
     /// TTL walk: (ttl, answer) at the failing size.
     public var hops: [(ttl: Int, answer: ProbeAnswer)] = []
 }
@@ -100,7 +102,7 @@ public final class PathMTUProbe {
         } else {
             setsockopt(descriptor, Int32(IPPROTO_IP), Int32(IP_TTL), &hops, socklen_t(4))
         }
-        let icmpLength = size - (ipv6 ? 40 : 20)
+        let icmpLength = size - (ipv6 ? IPFamily.ipv6 : .ipv4).ipHeaderBytes
         guard icmpLength >= 8 else { return .silence }
         var packet = ICMPEcho.request(length: icmpLength, ipv6: ipv6, identifier: identifier, sequence: sequence, fill: 0xa5)
         guard address.send(fd: descriptor, &packet) else {

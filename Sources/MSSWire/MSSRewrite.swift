@@ -16,10 +16,10 @@ public struct RewriteSettings: Sendable, Hashable {
 /// The MSS rewrite: lowers every MSS option above a ceiling, never raises one, optionally inserts a missing
 /// option, and keeps the TCP (and IPv4 header) checksums exact.
 public enum MSSRewrite {
-    /// RFC 1122 section 4.2.2.6: without an MSS option a sender must assume 536 for IPv4.
-    public static let defaultMSSIPv4: UInt16 = 536
-    /// RFC 8200 section 5 minimum link MTU 1280, minus 40 (IPv6) and 20 (TCP) bytes: 1220.
-    public static let defaultMSSIPv6: UInt16 = 1220
+    /// `IPFamily.ipv4.defaultMSS` (536), under its older name.
+    public static let defaultMSSIPv4 = IPFamily.ipv4.defaultMSS
+    /// `IPFamily.ipv6.defaultMSS` (1220), under its older name.
+    public static let defaultMSSIPv6 = IPFamily.ipv6.defaultMSS
 
     /// Classifies and rewrites one packet in place with a ceiling per family.
     /// - Parameters:
@@ -107,7 +107,7 @@ public enum MSSRewrite {
         let newLength = segment.ipLength + TCPOptionKind.mssLength
         guard newLength <= buffer.count, newLength <= 0xffff else { return .missingMSS(.noCapacity) }
 
-        let mss = min(ceiling, segment.family == .ipv4 ? defaultMSSIPv4 : defaultMSSIPv6)
+        let mss = min(ceiling, segment.family.defaultMSS)
         let optionsStart = segment.tcpOffset + TCPField.fixedLength
         let oldSegmentLength = segment.segmentLength
         let tcpBytes = buffer.unchecked(segment.tcpOffset, newLength)  // newLength <= buffer.count checked above

@@ -1,11 +1,3 @@
-/// The IP version of a packet.
-public enum IPFamily: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    case ipv4 = 4
-    case ipv6 = 6
-
-    public var description: String { self == .ipv4 ? "ipv4" : "ipv6" }
-}
-
 /// A TCP SYN located and validated inside an IP packet: the offsets the rewrite needs, so nothing is parsed
 /// twice. All offsets are from the start of the IP header.
 public struct SYNSegment: Sendable, Hashable {

@@ -44,7 +44,9 @@ extension MSSClamp {
         func validate() throws {
             guard ["ipv4", "ipv6", "both"].contains(inner) else { throw ValidationError("--inner takes ipv4, ipv6 or both") }
             guard measuredICMP != nil || encap != nil else { throw ValidationError("give --encap LAYERS or --measured-icmp SIZE") }
-            if let tunnelMTU, !(68...65535).contains(tunnelMTU) { throw ValidationError("--tunnel-mtu must be within 68-65535") }
+            if let tunnelMTU, !ValueRange.linkMTU.contains(tunnelMTU) {
+                throw ValidationError("--tunnel-mtu must be \(ValueRange.linkMTU.within)")
+            }
         }
 
         struct Output: Encodable {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MSSPolicy
 import MSSProbe
 
 extension MSSClamp {
@@ -34,7 +35,10 @@ extension MSSClamp {
         var json = false
 
         func validate() throws {
-            guard min >= 68, max <= 65535, min < max else { throw ValidationError("need 68 <= --min < --max <= 65535") }
+            let sizes = ValueRange.linkMTU
+            guard min >= sizes.lowerBound, max <= sizes.upperBound, min < max else {
+                throw ValidationError("need \(sizes.lowerBound) <= --min < --max <= \(sizes.upperBound)")
+            }
         }
 
         struct Output: Encodable {

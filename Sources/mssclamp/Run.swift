@@ -34,7 +34,7 @@ extension MSSClamp {
         @Option(help: "Packets the kernel may hold per queue waiting for a verdict (default: the file's [queue] maxlen, else \(QueueDefaults.maxlen)).")
         var queueMaxlen: Int?
 
-        @Option(help: "Datagrams received per recvmmsg call, 1-1024 (default: the file's [queue] batch, else \(QueueDefaults.batch)).")
+        @Option(help: "Datagrams received per recvmmsg call, \(ValueRange.queueBatch) (default: the file's [queue] batch, else \(QueueDefaults.batch)).")
         var batch: Int?
 
         @Option(help: "Control socket for `mssclamp peer` and `mssclamp stats` (root-only; 'none' disables it). Default: the file's [control] socket, else \(PolicyConfiguration.defaultControlSocket).")
@@ -59,9 +59,11 @@ extension MSSClamp {
 
         func validate() throws {
             if !ceilings.hasPolicy { throw ValidationError("give --config FILE or --mss N") }
-            if let batch, !(1...1024).contains(batch) { throw ValidationError("--batch must be within 1-1024") }
-            if let queueMaxlen, !(1...1_000_000).contains(queueMaxlen) {
-                throw ValidationError("--queue-maxlen must be within 1-1000000")
+            if let batch, !ValueRange.queueBatch.contains(batch) {
+                throw ValidationError("--batch must be \(ValueRange.queueBatch.within)")
+            }
+            if let queueMaxlen, !ValueRange.queueMaxlen.contains(queueMaxlen) {
+                throw ValidationError("--queue-maxlen must be \(ValueRange.queueMaxlen.within)")
             }
             if let controlSocket, controlSocket != "none", !controlSocket.hasPrefix("/") {
                 throw ValidationError("--control-socket must be an absolute path or 'none'")

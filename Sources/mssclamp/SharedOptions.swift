@@ -31,10 +31,15 @@ struct QueueOptions: ParsableArguments {
     var queueBurst: Int?
 
     func validate() throws {
-        if let queueRate, !(0...10_000_000).contains(queueRate) { throw ValidationError("--queue-rate must be within 0-10000000") }
-        if let queueBurst, !(1...10_000_000).contains(queueBurst) { throw ValidationError("--queue-burst must be within 1-10000000") }
+        if let queueRate, !ValueRange.queueRate.contains(queueRate) {
+            throw ValidationError("--queue-rate must be \(ValueRange.queueRate.within)")
+        }
+        if let queueBurst, !ValueRange.queueBurst.contains(queueBurst) {
+            throw ValidationError("--queue-burst must be \(ValueRange.queueBurst.within)")
+        }
         if let queue, QueueRange(parsing: queue) == nil {
-            throw ValidationError("--queue must be N or N-M with N <= M <= 65535, got '\(queue)'")
+            throw ValidationError(
+                "--queue must be N or N-M with N <= M <= \(ValueRange.queueNumber.upperBound), got '\(queue)'")
         }
         if let instance, Instance(name: instance) == nil {
             throw ValidationError("--instance takes 1-10 of letters, digits, _ and -, got '\(instance)'")
@@ -63,7 +68,7 @@ struct CeilingOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "Policy file (TOML): defaults, queue settings and [[peer]] entries.")
     var configPath: String?
 
-    @Option(help: "MSS ceiling for IPv4 SYNs (88-65495).")
+    @Option(help: "MSS ceiling for IPv4 SYNs (\(ValueRange.mss)).")
     var mss: Int?
 
     @Option(help: "MSS ceiling for IPv6 SYNs (default: the IPv4 ceiling minus 20).")
@@ -75,8 +80,12 @@ struct CeilingOptions: ParsableArguments {
     var insert: Bool?
 
     func validate() throws {
-        if let mss, !validMSS.contains(mss) { throw ValidationError("--mss must be within 88-65495, got \(mss)") }
-        if let mss6, !validMSS.contains(mss6) { throw ValidationError("--mss6 must be within 88-65495, got \(mss6)") }
+        if let mss, !ValueRange.mss.contains(mss) {
+            throw ValidationError("--mss must be \(ValueRange.mss.within), got \(mss)")
+        }
+        if let mss6, !ValueRange.mss.contains(mss6) {
+            throw ValidationError("--mss6 must be \(ValueRange.mss.within), got \(mss6)")
+        }
         if configPath != nil && (mss != nil || mss6 != nil) {
             throw ValidationError("give either --config FILE or --mss/--mss6, not both")
         }
