@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "mssclamp",
             dependencies: [
-                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSControl", "MSSDaemon", "MSSProbe",
+                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSControl", "MSSDaemon", "MSSProbe", "MSSSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -83,7 +83,9 @@ let package = Package(
         .testTarget(name: "MSSSystemTests", dependencies: ["MSSSystem"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy", "MSSWire"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
-        .testTarget(name: "MSSDaemonTests", dependencies: ["MSSDaemon", "MSSQueue", "MSSSystem", "MSSWire", "TestSupport"]),
+        .testTarget(
+            name: "MSSDaemonTests",
+            dependencies: ["MSSControl", "MSSDaemon", "MSSQueue", "MSSSystem", "MSSWire", "TestSupport"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", dependencies: ["MSSProcess"], path: "Tests/TestSupport"),

@@ -8,20 +8,25 @@ import CNetfilterQueue
 /// How a queue is bound and configured.
 public struct QueueConfiguration: Sendable, Hashable {
     /// Packets the kernel holds for this queue before overflowing (NFQA_CFG_QUEUE_MAXLEN).
-    public var maximumLength: UInt32 = 65536
+    public var maximumLength: UInt32
     /// Accept packets when the queue overflows instead of dropping them (NFQA_CFG_F_FAIL_OPEN). On by
     /// default: a SYN accepted unclamped reaches the kernel safety net; a dropped one costs the client a
     /// retransmission second (docs/operations.md).
-    public var failOpen = true
+    public var failOpen: Bool
     /// Datagrams taken per recvmmsg.
-    public var batchSize = 64
+    public var batchSize: Int
     /// SO_RCVBUFFORCE in bytes; a burst waits here while a batch is processed. A queued SYN takes about
     /// 1 KiB of it (the skb's true size): 128 MiB holds the 65,536 packets the queue may hold.
     public var receiveBufferBytes = 128 << 20
     /// How long a receive waits before the worker checks whether to stop (milliseconds).
     public var receiveTimeoutMilliseconds = 200
 
-    public init() {}
+    /// The values come from the policy's `[queue]` or its defaults (MSSPolicy's `QueueDefaults`, their one home).
+    public init(maximumLength: UInt32, failOpen: Bool, batchSize: Int) {
+        self.maximumLength = maximumLength
+        self.failOpen = failOpen
+        self.batchSize = batchSize
+    }
 
     /// The copy range: whole packets up to 64 KiB. A SYN is far smaller; anything cut is never modified.
     public static let copyRange: UInt32 = 0xffff

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MSSPolicy
+import MSSWire
 
 extension MSSClamp {
     struct Calc: ParsableCommand {
@@ -73,7 +74,7 @@ extension MSSClamp {
         func run() throws {
             if let measuredICMP {
                 let (pathMTU, mss) = OverheadCalculator.fromPingPayload(measuredICMP, ipv6: ipv6)
-                let header = ipv6 ? 40 : 20
+                let header = (ipv6 ? IPFamily.ipv6 : .ipv4).ipHeaderBytes
                 let policy = ipv6 ? "mss6 = \(mss)" : "mss = \(mss)"
                 if json {
                     try printJSON(Output(mss4: ipv6 ? nil : mss, mss6: ipv6 ? mss : nil, measuredICMPPayload: measuredICMP, pathMTU: pathMTU, policy: policy))
@@ -94,7 +95,7 @@ extension MSSClamp {
             var policyLine = "link_mtu = \(mtu)\nencap = [" + names.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
             if let cipher { policyLine += "\ncipher = \"\(cipher)\"" }
             if let integrity { policyLine += "\nintegrity = \"\(integrity)\"" }
-            policyLine += "\n# or: mss = \(result.mss4)" + (result.mss6 != result.mss4 - 20 ? "\n#     mss6 = \(result.mss6)" : "")
+            policyLine += "\n# or: mss = \(result.mss4)" + (result.mss6 != Int(Ceilings.ipv6Default(forIPv4: UInt16(clamping: result.mss4))) ? "\n#     mss6 = \(result.mss6)" : "")
             if json {
                 try printJSON(
                     Output(

@@ -1,5 +1,5 @@
 import ArgumentParser
-import MSSDaemon
+import MSSControl
 import MSSPolicy
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import ArgumentParser
-import MSSDaemon
+import MSSControl
+import MSSSystem
 
 #if canImport(Glibc)
     import Glibc

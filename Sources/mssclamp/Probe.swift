@@ -108,7 +108,7 @@ extension MSSClamp {
                     print("the path shrinks after hop \(last.ttl - 1) (\(before)): hop \(last.ttl) never sees \(pathMTU + 1)-byte packets")
                 }
             }
-            print("path MTU \(pathMTU)\(pathMTU == max ? " (or more: --max passed)" : ""); recommended MSS \(result.mss!) (mssclamp calc --measured-icmp \(pathMTU - (result.ipv6 ? 48 : 28))\(result.ipv6 ? " --ipv6" : ""))")
+            print("path MTU \(pathMTU)\(pathMTU == max ? " (or more: --max passed)" : ""); recommended MSS \(result.mss!) (mssclamp calc --measured-icmp \(OverheadCalculator.pingPayload(forPathMTU: pathMTU, ipv6: result.ipv6))\(result.ipv6 ? " --ipv6" : ""))")
             if exitCode != 0 { throw ExitCode(exitCode) }
         }
     }

@@ -105,8 +105,8 @@ struct CeilingOptions: ParsableArguments {
             }
         }
         guard let mss else { throw fail("give --config FILE or --mss N", code: 64) }
-        let ipv6 = mss6 ?? max(validMSS.lowerBound, mss - 20)
-        return PolicyConfiguration(defaults: Ceilings(ipv4: UInt16(mss), ipv6: UInt16(ipv6)))
+        let ipv6 = mss6.map(UInt16.init) ?? Ceilings.ipv6Default(forIPv4: UInt16(mss))
+        return PolicyConfiguration(defaults: Ceilings(ipv4: UInt16(mss), ipv6: ipv6))
     }
 
     func addOverrides(to overrides: inout PolicyOverrides) {

@@ -1,3 +1,4 @@
+import MSSControl
 import MSSQueue
 import Foundation
 import TestSupport

@@ -1,3 +1,4 @@
+import MSSControl
 import Foundation
 import MSSWire
 import Testing

@@ -1,3 +1,4 @@
+import MSSControl
 import MSSSystem
 import Foundation
 import Synchronization

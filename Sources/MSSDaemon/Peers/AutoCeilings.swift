@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MSSPolicy
 import MSSProbe
+import MSSWire
 import Synchronization
 
 #if canImport(Glibc)
@@ -54,7 +55,7 @@ final class AutoCeilings: @unchecked Sendable {
         var failures = 0
     }
 
-    static let provisional = Ceilings(ipv4: 1240, ipv6: 1220)
+    static let provisional = Ceilings(linkMTU: IPFamily.ipv6.guaranteedMTU)
     static let interval: Int64 = 600_000
     static let retry: Int64 = 60_000
 
@@ -104,7 +105,7 @@ final class AutoCeilings: @unchecked Sendable {
                 entry = Entry(target: target, state: .unavailable(unavailable), ceilings: target.fallback, due: .max)
             } else {
                 entry = Entry(
-                    target: target, state: .measuring, ceilings: Self.lower(target.fallback, Self.provisional),
+                    target: target, state: .measuring, ceilings: target.fallback.lowered(by: Self.provisional),
                     due: target.reachable ? now : .max)
             }
             entries[target.peer] = entry
@@ -185,7 +186,9 @@ final class AutoCeilings: @unchecked Sendable {
             lastSweep[target.address] = now
             var sweep = EchoSweep(sockets: sockets, identifier: identifier)
             let ipv6 = target.address.contains(":")
-            let result = sweep.run(target: target.address, minimum: ipv6 ? 1280 : 576, maximum: 65535)
+            let result = sweep.run(
+                target: target.address, minimum: (ipv6 ? IPFamily.ipv6 : .ipv4).guaranteedMTU,
+                maximum: ValueRange.linkMTU.upperBound)
             finish(target, result)
             handle(sweep.notices)
         }
@@ -197,9 +200,8 @@ final class AutoCeilings: @unchecked Sendable {
             let before = (entry.ceilings, entry.state)
             let now = monotonicMilliseconds()
             if let mtu = result.pathMTU {
-                // The largest inner packet that crossed: IPv4 TCP needs 40 bytes of headers, IPv6 60.
-                entry.ceilings = Ceilings(
-                    ipv4: UInt16(clamping: max(validMSS.lowerBound, mtu - 40)), ipv6: UInt16(clamping: max(validMSS.lowerBound, mtu - 60)))
+                // The largest inner packet that crossed.
+                entry.ceilings = Ceilings(linkMTU: mtu)
                 entry.state = .measured(pathMTU: mtu, at: Date(), probes: result.probes)
                 entry.due = now + Self.interval
                 entry.failures = 0
@@ -212,7 +214,7 @@ final class AutoCeilings: @unchecked Sendable {
             entries[target.peer] = entry
             let note = Self.note(entry)
             if before.0 != entry.ceilings || !Self.sameKind(before.1, entry.state) {
-                logger.info("auto ceiling of peer \"\(target.peer)\": \(Self.describe(entry.ceilings)) (\(note))")
+                logger.info("auto ceiling of peer \"\(target.peer)\": mss \(entry.ceilings) (\(note))")
                 return true
             }
             return false
@@ -241,19 +243,6 @@ final class AutoCeilings: @unchecked Sendable {
         guard let endpoint, let colon = endpoint.lastIndex(of: ":") else { return nil }
         let host = endpoint[..<colon]
         return host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : String(host)
-    }
-
-    static func lower(_ a: Ceilings, _ b: Ceilings) -> Ceilings {
-        func low(_ x: UInt16?, _ y: UInt16?) -> UInt16? {
-            guard let x else { return y }
-            guard let y else { return x }
-            return min(x, y)
-        }
-        return Ceilings(ipv4: low(a.ipv4, b.ipv4), ipv6: low(a.ipv6, b.ipv6))
-    }
-
-    static func describe(_ ceilings: Ceilings) -> String {
-        "mss \(ceilings.ipv4.map(String.init) ?? "none")/\(ceilings.ipv6.map(String.init) ?? "none")"
     }
 
     private static func sameKind(_ a: State, _ b: State) -> Bool {

@@ -18,8 +18,8 @@ extension PeerSources {
         if let given { return (given.ceilings, given.summary) }
         let defaults = policy.store.snapshot.defaults
         if let mtu = EchoSweep.routeMTU(to: address) {
-            let route = Ceilings(ipv4: UInt16(clamping: max(88, mtu - 40)), ipv6: UInt16(clamping: max(88, mtu - 60)))
-            let lowered = AutoCeilings.lower(route, defaults)
+            let route = Ceilings(linkMTU: mtu)
+            let lowered = route.lowered(by: defaults)
             return (lowered, lowered == route ? "route MTU \(mtu)" : "route MTU \(mtu), capped by the defaults")
         }
         return (defaults, "the defaults")

@@ -58,7 +58,7 @@ final class PolicyChanges: @unchecked Sendable {
         count("reload_ok")
         let snapshot = reloaded.snapshot
         var lines = [
-            "policy reloaded from \(policy.path ?? "-"): version \(snapshot.version), defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s)"
+            "policy reloaded from \(policy.path ?? "-"): version \(snapshot.version), defaults \(snapshot.defaults), \(snapshot.peers.count) peer(s)"
         ]
         logger.info("\(lines[0])")
         lines += applySettings(from: reloaded.previous, to: reloaded.current)

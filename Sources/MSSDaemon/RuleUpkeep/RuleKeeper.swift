@@ -157,11 +157,6 @@ final class RuleKeeper: Sendable {
     }
 }
 
-/// "1360/1340" (IPv4/IPv6), "none" where a family is not clamped.
-func describe(_ ceilings: Ceilings) -> String {
-    "\(ceilings.ipv4.map(String.init) ?? "none")/\(ceilings.ipv6.map(String.init) ?? "none")"
-}
-
 /// "IPv4 and IPv6", "IPv4", "no family".
 func describeFamilies(_ spec: RuleSpec) -> String {
     switch (spec.lowest.ipv4 != nil, spec.lowest.ipv6 != nil) {

@@ -90,7 +90,7 @@ extension Daemon {
         control?.start()
         metrics?.start()
         let snapshot = store.snapshot
-        let summary = "clamping on queue \(configuration.queues): defaults \(describe(snapshot.defaults)), \(snapshot.peers.count) peer(s); insert missing MSS: \(snapshot.insertMissing ? "yes" : "no"); fail-open: \(configuration.queue.failOpen ? "yes" : "no")"
+        let summary = "clamping on queue \(configuration.queues): defaults \(snapshot.defaults), \(snapshot.peers.count) peer(s); insert missing MSS: \(snapshot.insertMissing ? "yes" : "no"); fail-open: \(configuration.queue.failOpen ? "yes" : "no")"
         logger.info(
             "\(summary)\(control.map { "; control socket \($0.path)" } ?? "")\(metrics.map { "; metrics on http://\($0.address)/metrics" } ?? "")"
         )

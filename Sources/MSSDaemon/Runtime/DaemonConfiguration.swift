@@ -30,7 +30,8 @@ public struct DaemonConfiguration: Sendable {
     /// Log at most this many clamps per second and worker (0: none).
     public var auditPerSecond = 0
     /// Socket buffer and receive timeout of the queues (the rest comes from the policy's [queue]).
-    public var socketTuning = QueueConfiguration()
+    public var socketTuning = QueueConfiguration(
+        maximumLength: UInt32(QueueDefaults.maxlen), failOpen: QueueDefaults.failOpen, batchSize: QueueDefaults.batch)
 
     public init(policy: PolicyConfiguration, policyPath: String? = nil, overrides: PolicyOverrides = PolicyOverrides(), installRules: Bool = false) {
         self.policy = policy

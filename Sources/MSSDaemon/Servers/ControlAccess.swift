@@ -1,3 +1,5 @@
+import MSSControl
+
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -1,6 +1,7 @@
 import MSSQueue
 import Foundation
 import MSSControl
+import MSSPolicy
 import MSSWire
 
 extension Statistics {
@@ -43,7 +44,7 @@ extension Statistics {
         if !autoCeilings.isEmpty {
             lines.append("  auto ceilings (mss = \"auto\")")
             for auto in autoCeilings {
-                let ceilings = "mss \(auto.mss4.map(String.init) ?? "none")/\(auto.mss6.map(String.init) ?? "none")"
+                let ceilings = "mss \(Ceilings(ipv4: auto.mss4, ipv6: auto.mss6))"
                 let mtu = auto.pathMTU.map { "  path MTU \($0)" } ?? ""
                 let at = auto.at.map { "  at \(UTCTimestamp.text(Date(timeIntervalSince1970: $0)))" } ?? ""
                 lines.append("    " + pad(auto.peer, 28) + pad(auto.address, 18) + pad(auto.state, 11) + ceilings + mtu + at)

@@ -140,8 +140,8 @@ public enum TCPMSSImport {
                 continue
             }
             let mss = setMSS!
-            guard validMSS.contains(mss) else {
-                untranslated.append(Untranslated(rule: rule, reason: "--set-mss \(mss) is outside 88-65495"))
+            guard ValueRange.mss.contains(mss) else {
+                untranslated.append(Untranslated(rule: rule, reason: "--set-mss \(mss) is \(ValueRange.mss.outside)"))
                 continue
             }
             if !synOnly { notes.append("no --tcp-flags SYN,RST SYN: mssclamp only looks at SYNs, as TCPMSS does in effect") }

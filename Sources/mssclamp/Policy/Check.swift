@@ -29,7 +29,7 @@ extension MSSClamp {
             }
             let defaults = configuration.defaults
             print("\(configPath): ok")
-            print("  defaults      mss4 \(defaults.ipv4.map(String.init) ?? "none"), mss6 \(defaults.ipv6.map(String.init) ?? "none"), insert missing: \(configuration.insertMissing ? "yes" : "no")")
+            print("  defaults      mss \(defaults), insert missing: \(configuration.insertMissing ? "yes" : "no")")
             for peer in configuration.peers {
                 let conditions = peerConditions(
                     match: peer.match.map(\.description), inInterface: peer.inInterface,

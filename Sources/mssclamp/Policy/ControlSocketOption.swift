@@ -1,7 +1,7 @@
 import MSSQueue
 import ArgumentParser
 import Foundation
-import MSSDaemon
+import MSSControl
 import MSSPolicy
 
 /// `--socket PATH` (or `--instance NAME`) and `--timeout` for the commands that talk to a running daemon.

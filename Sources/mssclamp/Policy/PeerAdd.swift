@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MSSDaemon
+import MSSControl
 
 extension MSSClamp.Peer {
     /// `mssclamp peer add`: adds a live peer to the running daemon.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import MSSDaemon
+import MSSControl
+import MSSPolicy
 
 extension MSSClamp.Peer {
     /// `mssclamp peer list`: the peers in force, with their counters.
@@ -44,7 +45,7 @@ extension MSSClamp.Peer {
                 try printJSON(peers)
                 return
             }
-            let defaults = response.defaults.map { "\($0.ipv4.map(String.init) ?? "none")/\($0.ipv6.map(String.init) ?? "none")" } ?? "?"
+            let defaults = response.defaults.map(\.description) ?? "?"
             print("policy version \(response.policyVersion ?? 0), defaults mss \(defaults)")
             guard !peers.isEmpty else {
                 print("no peers")
@@ -56,7 +57,7 @@ extension MSSClamp.Peer {
             func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
             print(pad("NAME", nameWidth) + pad("ORIGIN", originWidth) + pad("CEILING", 14) + pad("SEEN", 10) + pad("CLAMPED", 10) + "MATCH")
             for peer in peers {
-                let ceiling = "\(peer.mss4.map(String.init) ?? "none")/\(peer.mss6.map(String.init) ?? "none")"
+                let ceiling = Ceilings(ipv4: peer.mss4, ipv6: peer.mss6).description
                 let conditions = peerConditions(
                     match: peer.match, inInterface: peer.inInterface, outInterface: peer.outInterface,
                     fwmark: peer.fwmark)

@@ -1,5 +1,5 @@
 import ArgumentParser
-import MSSDaemon
+import MSSControl
 
 extension MSSClamp.Peer {
     /// `mssclamp peer remove`: removes a live peer.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import MSSDaemon
+import MSSControl
 
 extension MSSClamp.Peer {
     /// `mssclamp peer save`: appends the live peers to the policy file.

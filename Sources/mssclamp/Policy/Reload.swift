@@ -1,5 +1,5 @@
 import ArgumentParser
-import MSSDaemon
+import MSSControl
 
 extension MSSClamp {
     /// `mssclamp reload`: rereads the daemon's policy file, as SIGHUP does.

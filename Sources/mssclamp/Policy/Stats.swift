@@ -1,5 +1,5 @@
 import ArgumentParser
-import MSSDaemon
+import MSSControl
 
 extension MSSClamp {
     /// `mssclamp stats`: the running daemon's counters.

@@ -1,1 +1,0 @@
-@_exported import MSSControl  // until the CLI imports MSSControl itself
