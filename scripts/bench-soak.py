@@ -30,7 +30,7 @@ spec.loader.exec_module(bq)
 
 SOCKET = "/run/mssclamp-soak/control.sock"  # a directory of its own: the daemon refuses /tmp
 # The daemon keeps the counters of peers that left for the last 1,000 names, the rest summed under
-# "(retired)" (Sources/MSSDaemon/Worker.swift, retiredLimit): a churn of more names than that must hit it.
+# "(retired)" (Sources/MSSDaemon/DataPlane/PublishedCounters.swift, retiredLimit): a churn of more names than that must hit it.
 RETIRED_LIMIT = 1000
 LIVE = 20
 

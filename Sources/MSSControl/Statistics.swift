@@ -2,7 +2,7 @@ import MSSWire
 
 /// Counters of one peer, keyed by `PeerCounter`; in JSON one key per case name.
 public struct PeerCounters: Sendable, Hashable, Codable {
-    public var counts = CounterSlots<PeerCounter>()
+    public var counts = PeerCounterSlots()
 
     public init() {}
 
@@ -15,20 +15,6 @@ public struct PeerCounters: Sendable, Hashable, Codable {
     public var seen: UInt64 {
         get { counts[.seen] }
         set { counts[.seen] = newValue }
-    }
-
-    /// Counts one SYN of this peer.
-    @inlinable @inline(__always)
-    public mutating func record(_ kind: OutcomeKind, tinyMSS: Bool) {
-        counts.increment(.seen)
-        switch kind {
-        case .clamped: counts.increment(.clamped)
-        case .alreadyLow: counts.increment(.alreadyLow)
-        case .inserted: counts.increment(.inserted)
-        case .malformed: counts.increment(.malformed)
-        default: break
-        }
-        if tinyMSS { counts.increment(.tinyMSS) }
     }
 
     public mutating func add(_ other: PeerCounters) { counts.add(other.counts) }
@@ -50,7 +36,7 @@ public struct PeerCounters: Sendable, Hashable, Codable {
 /// by their case names in JSON, beside the maps and the daemon's own state below.
 public struct Statistics: Sendable, Hashable, Codable {
     /// The table's counters.
-    public var counters = CounterSlots<Counter>()
+    public var counters = CounterTableSlots()
     public var outcomes: [String: UInt64] = Dictionary(uniqueKeysWithValues: OutcomeKind.allCases.map { ($0.description, 0) })
     public var malformed: [String: UInt64] = [:]
     public var missingMSS: [String: UInt64] = [:]

@@ -61,8 +61,6 @@ public struct QueuedPacket {
     @inlinable public var isTruncated: Bool { originalLength > payload.count }
     /// False when the TCP checksum field holds only the offload seed (NFQA_SKB_CSUMNOTREADY).
     @inlinable public var checksumReady: Bool { skbInfo & 1 == 0 }
-    /// NFQA_SKB_GSO: a segmentation-offload aggregate (never a SYN).
-    @inlinable public var isGSO: Bool { skbInfo & 2 != 0 }
 }
 
 /// What one netlink message in a received datagram turned out to be.

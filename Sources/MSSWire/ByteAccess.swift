@@ -34,19 +34,15 @@ extension UnsafeMutableRawBufferPointer {
     /// The bytes `lower..<upper` without the range check of `rebasing:` (asserted in debug builds).
     @inlinable @inline(__always)
     func unchecked(_ lower: Int, _ upper: Int) -> UnsafeMutableRawBufferPointer {
-        assert(lower >= 0 && lower <= upper && upper <= count, "slice outside validated bounds")
-        return UnsafeMutableRawBufferPointer(start: baseAddress.map { $0 + lower }, count: upper &- lower)
+        UnsafeMutableRawBufferPointer(mutating: UnsafeRawBufferPointer(self).unchecked(lower, upper))
     }
 
+    /// Reads go through the read-only view: one definition of the byte order.
     @inlinable @inline(__always)
-    func u8(_ offset: Int) -> UInt8 {
-        self[offset]
-    }
+    func u8(_ offset: Int) -> UInt8 { UnsafeRawBufferPointer(self).u8(offset) }
 
     @inlinable @inline(__always)
-    func u16(_ offset: Int) -> UInt16 {
-        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
+    func u16(_ offset: Int) -> UInt16 { UnsafeRawBufferPointer(self).u16(offset) }
 
     @inlinable @inline(__always)
     func setU8(_ offset: Int, _ value: UInt8) {

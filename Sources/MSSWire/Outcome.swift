@@ -45,14 +45,6 @@ public enum RewriteOutcome: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The malformation, for `.malformed` and `.clampedMalformed`.
-    @inlinable public var malformedReason: MalformedReason? {
-        switch self {
-        case .malformed(let reason), .clampedMalformed(_, _, _, let reason): reason
-        default: nil
-        }
-    }
-
     public var description: String {
         switch self {
         case .clamped(let from, let to, let count): "clamped \(from)->\(to) (\(count) option\(count == 1 ? "" : "s"))"

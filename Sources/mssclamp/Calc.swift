@@ -15,32 +15,23 @@ extension MSSClamp {
                 crossed the path with DF set into the path MTU and MSS instead. See docs/overhead.md.
                 """)
 
-        @Option(help: "The link MTU the tunnel runs over.")
-        var mtu: Int = 1500
+        @Option(help: "The link MTU the tunnel runs over.") var mtu: Int = 1500
 
-        @Option(help: "Encapsulations, comma-separated, inner to outer.")
-        var encap: String?
+        @Option(help: "Encapsulations, comma-separated, inner to outer.") var encap: String?
 
-        @Option(help: "ESP or OpenVPN cipher (\(ESPCipher.allCases.map(\.rawValue).joined(separator: ", "))).")
-        var cipher: String?
+        @Option(help: "ESP or OpenVPN cipher (\(ESPCipher.allCases.map(\.rawValue).joined(separator: ", "))).") var cipher: String?
 
-        @Option(help: "ESP integrity algorithm (\(ESPIntegrity.allCases.map(\.rawValue).joined(separator: ", "))).")
-        var integrity: String?
+        @Option(help: "ESP integrity algorithm (\(ESPIntegrity.allCases.map(\.rawValue).joined(separator: ", "))).") var integrity: String?
 
-        @Option(help: "The tunnel interface's MTU, when known (WireGuard pads to 16 only up to it; without it the worst case is assumed).")
-        var tunnelMTU: Int?
+        @Option(help: "The tunnel interface's MTU, when known (WireGuard pads to 16 only up to it; without it the worst case is assumed).") var tunnelMTU: Int?
 
-        @Option(help: "Inner families to print: ipv4, ipv6 or both.")
-        var inner: String = "both"
+        @Option(help: "Inner families to print: ipv4, ipv6 or both.") var inner: String = "both"
 
-        @Option(help: "The largest ICMP echo payload that passed with DF set (ping -M do -s SIZE).")
-        var measuredICMP: Int?
+        @Option(help: "The largest ICMP echo payload that passed with DF set (ping -M do -s SIZE).") var measuredICMP: Int?
 
-        @Flag(help: "The measured ping was over IPv6.")
-        var ipv6 = false
+        @Flag(help: "The measured ping was over IPv6.") var ipv6 = false
 
-        @Flag(help: "Print JSON.")
-        var json = false
+        @Flag(help: "Print JSON.") var json = false
 
         func validate() throws {
             guard ["ipv4", "ipv6", "both"].contains(inner) else { throw ValidationError("--inner takes ipv4, ipv6 or both") }

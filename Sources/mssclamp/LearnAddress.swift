@@ -22,20 +22,15 @@ extension MSSClamp {
                 See docs/integrations.md.
                 """)
 
-        @Argument(help: "The [[peer]] template (learn_address = true) whose ceiling the client gets.")
-        var template: String
+        @Argument(help: "The [[peer]] template (learn_address = true) whose ceiling the client gets.") var template: String
 
-        @Argument(help: "add, update or delete (as OpenVPN passes it).")
-        var operation: String
+        @Argument(help: "add, update or delete (as OpenVPN passes it).") var operation: String
 
-        @Argument(help: "The client's address or routed prefix (a MAC address, in TAP mode, is ignored).")
-        var address: String
+        @Argument(help: "The client's address or routed prefix (a MAC address, in TAP mode, is ignored).") var address: String
 
-        @Argument(help: "The client's common name (OpenVPN passes it for add and update).")
-        var commonName: String?
+        @Argument(help: "The client's common name (OpenVPN passes it for add and update).") var commonName: String?
 
-        @Flag(help: "Exit non-zero when the daemon does not take the address (OpenVPN then does not route it).")
-        var strict = false
+        @Flag(help: "Exit non-zero when the daemon does not take the address (OpenVPN then does not route it).") var strict = false
 
         @OptionGroup var socket: ControlSocketOption
 

@@ -23,39 +23,31 @@ extension MSSClamp {
             help: "Accept packets when the queue is full instead of dropping them (NFQA_CFG_F_FAIL_OPEN). Default: the file's [queue] fail_open, else on.")
         var failOpen: Bool?
 
-        @Flag(help: "Add the iptables/ip6tables NFQUEUE rules (and the kernel safety net) on start; remove the NFQUEUE rules on exit.")
-        var installRules = false
+        @Flag(help: "Add the iptables/ip6tables NFQUEUE rules (and the kernel safety net) on start; remove the NFQUEUE rules on exit.") var installRules = false
 
         @Flag(
             inversion: .prefixedNo,
             help: "With --install-rules, put the kernel safety net behind the queue: SYNs the daemon cannot take are clamped by the kernel (and counted). It stays when the daemon stops. Default: on.")
         var safetyNet = true
 
-        @Option(help: "Packets the kernel may hold per queue waiting for a verdict (default: the file's [queue] maxlen, else \(QueueDefaults.maxlen)).")
-        var queueMaxlen: Int?
+        @Option(help: "Packets the kernel may hold per queue waiting for a verdict (default: the file's [queue] maxlen, else \(QueueDefaults.maxlen)).") var queueMaxlen: Int?
 
-        @Option(help: "Datagrams received per recvmmsg call, \(ValueRange.queueBatch) (default: the file's [queue] batch, else \(QueueDefaults.batch)).")
-        var batch: Int?
+        @Option(help: "Datagrams received per recvmmsg call, \(ValueRange.queueBatch) (default: the file's [queue] batch, else \(QueueDefaults.batch)).") var batch: Int?
 
-        @Option(help: "Control socket for `mssclamp peer` and `mssclamp stats` (root-only; 'none' disables it). Default: the file's [control] socket, else \(PolicyConfiguration.defaultControlSocket).")
-        var controlSocket: String?
+        @Option(help: "Control socket for `mssclamp peer` and `mssclamp stats` (root-only; 'none' disables it). Default: the file's [control] socket, else \(PolicyConfiguration.defaultControlSocket).") var controlSocket: String?
 
         @Flag(
             inversion: .prefixedNo,
             help: "Drop malformed SYNs instead of accepting them unmodified. Default: the file's malformed, else accept.")
         var dropMalformed: Bool?
 
-        @Option(help: "After binding the queues, also switch to this user (CAP_NET_ADMIN is kept either way).")
-        var user: String?
+        @Option(help: "After binding the queues, also switch to this user (CAP_NET_ADMIN is kept either way).") var user: String?
 
-        @Flag(help: "Keep every capability (debugging only; by default all but CAP_NET_ADMIN are dropped).")
-        var keepCapabilities = false
+        @Flag(help: "Keep every capability (debugging only; by default all but CAP_NET_ADMIN are dropped).") var keepCapabilities = false
 
-        @Option(help: "Serve Prometheus metrics on HOST:PORT (for example 127.0.0.1:9469).")
-        var metrics: String?
+        @Option(help: "Serve Prometheus metrics on HOST:PORT (for example 127.0.0.1:9469).") var metrics: String?
 
-        @Option(help: "Log each clamp (peer, addresses, old -> new MSS), at most N lines per second and worker.")
-        var logClamps: Int = 0
+        @Option(help: "Log each clamp (peer, addresses, old -> new MSS), at most N lines per second and worker.") var logClamps: Int = 0
 
         func validate() throws {
             if !ceilings.hasPolicy { throw ValidationError("give --config FILE or --mss N") }

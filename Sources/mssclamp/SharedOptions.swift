@@ -5,30 +5,25 @@ import MSSRules
 /// Options shared by `run` and `rules`: where packets are queued and which hooks jump to the chain.
 /// Each one given replaces the file's `[queue]` value (`PolicyOverrides`).
 struct QueueOptions: ParsableArguments {
-    @Option(help: "NFQUEUE number, or a range N-M for one worker per queue (rules use --queue-balance). Default: the file's [queue] num, else 0.")
-    var queue: String?
+    @Option(help: "NFQUEUE number, or a range N-M for one worker per queue (rules use --queue-balance). Default: the file's [queue] num, else 0.") var queue: String?
 
-    @Option(help: "Hooks that jump to the mssclamp chain: forward, output, prerouting, postrouting (comma list). Default: the file's [queue] hooks, else forward.")
-    var hooks: String?
+    @Option(help: "Hooks that jump to the mssclamp chain: forward, output, prerouting, postrouting (comma list). Default: the file's [queue] hooks, else forward.") var hooks: String?
 
     @Flag(
         inversion: .prefixedNo,
         help: "With a queue range, spread packets by CPU (--queue-cpu-fanout) instead of by flow. Default: the file's [queue] cpu_fanout, else off.")
     var cpuFanout: Bool?
 
-    @Option(help: "Instance name (1-10 of letters, digits, _ and -): names the chain, safety net, liveness list and control socket, so several daemons share a host. Default: the file's [queue] instance, else the queue range (\"0\" keeps the single-instance names).")
-    var instance: String?
+    @Option(help: "Instance name (1-10 of letters, digits, _ and -): names the chain, safety net, liveness list and control socket, so several daemons share a host. Default: the file's [queue] instance, else the queue range (\"0\" keeps the single-instance names).") var instance: String?
 
     @Option(
         name: .customLong("interface"),
         help: "Scope the instance to SYNs that enter or leave through this interface (repeat for several): its queue jump and its safety net act on nothing else, so several instances can each own their tunnels. Default: the file's [queue] interfaces, else every SYN (one such instance per host).")
     var interfaces: [String] = []
 
-    @Option(help: "SYNs per second the queue takes (run): while more come, the daemon sheds, queuing a sample and leaving the rest to the kernel safety net, which clamps them (0: never shed). Default: the file's [queue] rate, else \(QueueDefaults.rate).")
-    var queueRate: Int?
+    @Option(help: "SYNs per second the queue takes (run): while more come, the daemon sheds, queuing a sample and leaving the rest to the kernel safety net, which clamps them (0: never shed). Default: the file's [queue] rate, else \(QueueDefaults.rate).") var queueRate: Int?
 
-    @Option(help: "SYNs above the rate the queue takes before the daemon sheds (run). Default: the file's [queue] burst, else \(QueueDefaults.burst).")
-    var queueBurst: Int?
+    @Option(help: "SYNs above the rate the queue takes before the daemon sheds (run). Default: the file's [queue] burst, else \(QueueDefaults.burst).") var queueBurst: Int?
 
     func validate() throws {
         if let queueRate, !ValueRange.queueRate.contains(queueRate) {
@@ -65,14 +60,11 @@ struct QueueOptions: ParsableArguments {
 
 /// Where the policy comes from: a policy file, or ceilings on the command line.
 struct CeilingOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: "Policy file (TOML): defaults, queue settings and [[peer]] entries.")
-    var configPath: String?
+    @Option(name: .customLong("config"), help: "Policy file (TOML): defaults, queue settings and [[peer]] entries.") var configPath: String?
 
-    @Option(help: "MSS ceiling for IPv4 SYNs (\(ValueRange.mss)).")
-    var mss: Int?
+    @Option(help: "MSS ceiling for IPv4 SYNs (\(ValueRange.mss)).") var mss: Int?
 
-    @Option(help: "MSS ceiling for IPv6 SYNs (default: the IPv4 ceiling minus 20).")
-    var mss6: Int?
+    @Option(help: "MSS ceiling for IPv6 SYNs (default: the IPv4 ceiling minus 20).") var mss6: Int?
 
     @Flag(
         inversion: .prefixedNo,

@@ -9,11 +9,11 @@ import Testing
 @Suite("Counter table")
 struct CounterTableTests {
     @Test func everyTableFitsItsSlots() {
-        #expect(CounterSlots<Counter>.fits)
-        #expect(CounterSlots<PeerCounter>.fits)
-        #expect(CounterSlots<OutcomeKind>.fits)
-        #expect(CounterSlots<MalformedReason>.fits)
-        #expect(CounterSlots<MissingMSSReason>.fits)
+        #expect(CounterTableSlots.fits)
+        #expect(PeerCounterSlots.fits)
+        #expect(OutcomeSlots.fits)
+        #expect(MalformedSlots.fits)
+        #expect(MissingMSSSlots.fits)
     }
 
     /// Every counter shows up under its case name in JSON, as a metric and as a row of the report, and

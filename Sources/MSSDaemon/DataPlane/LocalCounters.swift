@@ -4,10 +4,10 @@ import MSSWire
 /// Counters a worker keeps for itself while it runs a batch: fixed-size, no heap, no locks. The keys come
 /// from the counter table (`Counter`) and the rewrite's own enums.
 struct LocalCounters {
-    var counts = CounterSlots<Counter>()
-    var outcomes = CounterSlots<OutcomeKind>()
-    var malformed = CounterSlots<MalformedReason>()
-    var missingMSS = CounterSlots<MissingMSSReason>()
+    var counts = CounterTableSlots()
+    var outcomes = OutcomeSlots()
+    var malformed = MalformedSlots()
+    var missingMSS = MissingMSSSlots()
 
     /// Adds another worker's or batch's counts.
     mutating func accumulate(_ other: LocalCounters) {
@@ -43,5 +43,21 @@ struct LocalCounters {
             result.missingMSS[reason.description] = missingMSS[reason]
         }
         return result
+    }
+}
+
+extension PeerCounters {
+    /// Counts one SYN of this peer.
+    @inline(__always)
+    mutating func record(_ kind: OutcomeKind, tinyMSS: Bool) {
+        counts.increment(.seen)
+        switch kind {
+        case .clamped: counts.increment(.clamped)
+        case .alreadyLow: counts.increment(.alreadyLow)
+        case .inserted: counts.increment(.inserted)
+        case .malformed: counts.increment(.malformed)
+        default: break
+        }
+        if tinyMSS { counts.increment(.tinyMSS) }
     }
 }

@@ -67,7 +67,7 @@ final class AutoCeilings: @unchecked Sendable {
     private let entries = Mutex<[String: Entry]>([:])
     private let logger: Logger
     private let stopping = Atomic(false)
-    private var thread: WorkerThread?
+    private var thread: NamedThread?
     /// Called (on the measuring thread) when a template's peers got new ceilings.
     var onChange: @Sendable (_ template: String) -> Void = { _ in }
 
@@ -146,7 +146,7 @@ final class AutoCeilings: @unchecked Sendable {
 
     func start() {
         guard let sockets else { return }
-        thread = WorkerThread(name: "mssclamp-probe") { [self] in run(sockets) }
+        thread = NamedThread(name: "mssclamp-probe") { [self] in run(sockets) }
     }
 
     func stop() {

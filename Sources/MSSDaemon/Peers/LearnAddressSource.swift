@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import MSSControl
 import MSSPolicy
 import MSSProbe
 import MSSProcess
@@ -13,21 +12,6 @@ import Synchronization
 /// The learn-address source: a VPN hook's `add`/`update`/`delete` of a client address, within the
 /// template's bounds.
 extension PeerSources {
-    /// The control socket's `learn` request; `trusted` when root sent it (a template without
-    /// `learn_within` learns from root only).
-    func handleLearn(_ request: ControlRequest, trusted: Bool = true) -> ControlResponse {
-        guard let template = request.template, let operation = request.operation, let address = request.address else {
-            return ControlResponse(ok: false, error: "learn needs a template, an operation and an address")
-        }
-        guard ["add", "update", "delete"].contains(operation) else {
-            return ControlResponse(ok: false, error: "learn-address operations are add, update and delete, got '\(operation)'")
-        }
-        switch learn(template: template, operation: operation, address: address, commonName: request.commonName, trusted: trusted) {
-        case .success(let message): return ControlResponse(ok: true, message: message)
-        case .failure(let error): return ControlResponse(ok: false, error: error.description)
-        }
-    }
-
     /// `add|update ADDRESS [CN]` makes ADDRESS a match of the peer named after CN (or the address);
     /// `delete ADDRESS` takes it away. An address outside the template's bounds (`LearnBounds`: host
     /// addresses inside `learn_within`, at most `learn_max`, never special-use or the host's own) is

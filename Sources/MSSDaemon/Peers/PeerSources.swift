@@ -50,7 +50,7 @@ final class PeerSources: @unchecked Sendable {
     let logger: Logger
     let state = Mutex(State())
     let stopping = Atomic(false)
-    var thread: WorkerThread?
+    var thread: NamedThread?
     let lock = Mutex(())
 
     let changed: @Sendable (PolicySnapshot) -> Void
@@ -90,7 +90,7 @@ final class PeerSources: @unchecked Sendable {
         restoreLearned()
         followUp.start()
         auto.start()
-        thread = WorkerThread(name: "mssclamp-peers") { [self] in
+        thread = NamedThread(name: "mssclamp-peers") { [self] in
             var last: Int64 = 0
             while !stopping.load(ordering: .relaxed) {
                 let now = monotonicMilliseconds()

@@ -1,4 +1,3 @@
-import MSSControl
 import Logging
 import MSSPolicy
 import MSSRules
@@ -45,7 +44,7 @@ final class PolicyChanges: @unchecked Sendable {
     private func count(_ key: String) { counts.withLock { $0[key, default: 0] += 1 } }
 
     /// Rereads the policy file; a bad file is logged and the running policy stays.
-    func reload(allowEmpty: Bool) -> ControlResponse {
+    func reload(allowEmpty: Bool) -> ChangeResult {
         let reloaded: PolicyManager.Reloaded
         do {
             reloaded = try policy.reload(allowEmpty: allowEmpty)
@@ -53,7 +52,7 @@ final class PolicyChanges: @unchecked Sendable {
             count("reload_rejected")
             for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
             logger.error("reload rejected; the running policy (version \(policy.store.currentVersion)) stays")
-            return ControlResponse(ok: false, error: error.description + "\nreload rejected; the running policy stays")
+            return .failure(ChangeRefusal(error.description + "\nreload rejected; the running policy stays"))
         }
         count("reload_ok")
         let snapshot = reloaded.snapshot
@@ -65,7 +64,7 @@ final class PolicyChanges: @unchecked Sendable {
         // A reload is answered with what the kernel got: the rules follow before the answer.
         warnMissingInterfaces(snapshot)
         lines += syncKernel()
-        return ControlResponse(ok: true, message: lines.joined(separator: "\n"))
+        return .success(lines.joined(separator: "\n"))
     }
 
     /// The `[queue]`, `[control]` and `[defaults]` keys of a reload: applied where the running daemon
@@ -98,84 +97,64 @@ final class PolicyChanges: @unchecked Sendable {
         return lines
     }
 
-    func addPeer(_ fields: LivePeerFields, replace: Bool) -> ControlResponse {
-        do {
-            let definition = try fields.definition()
+    func addPeer(_ definition: PeerDefinition, replace: Bool) -> ChangeResult {
+        liveChange("peer_add") { () throws(PolicyError) in
             let snapshot = try policy.add(definition, replace: replace)
-            let message = "peer \"\(definition.name)\" added (live): \(definition.ceiling.summary); policy version \(snapshot.version)"
-            count("peer_add")
-            logger.info("\(message)")
-            afterChange(snapshot)
-            return ControlResponse(ok: true, message: message)
-        } catch {
-            return ControlResponse(ok: false, error: error.description)
+            return (snapshot, "peer \"\(definition.name)\" added (live): \(definition.ceiling.summary); policy version \(snapshot.version)")
         }
     }
 
-    /// A `batch` request: its peer changes go to the policy together; one answer each, and one in all.
-    func batch(_ requests: [ControlRequest]) -> ControlResponse {
-        var changes: [LiveChange] = []
-        var refused: [Int: ControlResponse] = [:]
-        var slots: [Int] = []
-        for (position, request) in requests.enumerated() {
-            switch (request.command, request.peer, request.name) {
-            case (.peerAdd, .some(let fields), _):
-                do {
-                    changes.append(.add(try fields.definition(), replace: request.replace ?? false))
-                    slots.append(position)
-                } catch {
-                    refused[position] = ControlResponse(ok: false, error: error.description)
-                }
-            case (.peerRemove, _, .some(let name)):
-                changes.append(.remove(name))
-                slots.append(position)
-            default:
-                refused[position] = ControlResponse(ok: false, error: "a batch holds peer-add (with a peer) and peer-remove (with a name) requests only")
-            }
-        }
-        let results = policy.change(changes)
-        var responses = requests.indices.map { refused[$0] ?? ControlResponse(ok: true) }
+    /// A batch of peer changes, published together: one result each, in order, and the policy version
+    /// they made (nil when none was applied).
+    func batch(_ changes: [LiveChange]) -> (results: [Result<Void, ChangeRefusal>], version: UInt64?) {
+        let outcomes = policy.change(changes)
         var version: UInt64 = 0
-        for ((slot, change), result) in zip(zip(slots, changes), results) {
-            switch result {
+        let results = zip(changes, outcomes).map { change, outcome -> Result<Void, ChangeRefusal> in
+            switch outcome {
             case .success(let snapshot):
                 version = max(version, snapshot.version)
                 count(change.isAdd ? "peer_add" : "peer_remove")
+                return .success(())
             case .failure(let error):
-                responses[slot] = ControlResponse(ok: false, error: error.description)
+                return .failure(ChangeRefusal(error.description))
             }
         }
-        let done = responses.filter(\.ok).count
-        let message = "batch: \(done) of \(requests.count) change(s) applied" + (version > 0 ? "; policy version \(version)" : "")
-        logger.info("\(message)")
+        let done = results.filter { if case .success = $0 { true } else { false } }.count
+        logger.info("batch: \(done) of \(changes.count) change(s) applied\(version > 0 ? "; policy version \(version)" : "")")
         if version > 0 { afterChange(policy.store.snapshot) }
-        var response = ControlResponse(ok: done == requests.count, error: done == requests.count ? nil : "\(requests.count - done) change(s) refused", message: message)
-        response.responses = responses
-        response.policyVersion = version > 0 ? version : nil
-        return response
+        return (results, version > 0 ? version : nil)
     }
 
-    func removePeer(_ name: String) -> ControlResponse {
-        do {
+    func removePeer(_ name: String) -> ChangeResult {
+        liveChange("peer_remove") { () throws(PolicyError) in
             let snapshot = try policy.remove(name: name)
-            let message = "peer \"\(name)\" removed; policy version \(snapshot.version)"
-            count("peer_remove")
-            logger.info("\(message)")
-            afterChange(snapshot)
-            return ControlResponse(ok: true, message: message)
-        } catch {
-            return ControlResponse(ok: false, error: error.description)
+            return (snapshot, "peer \"\(name)\" removed; policy version \(snapshot.version)")
         }
     }
 
-    func save() -> ControlResponse {
+    /// One live change: counted under `kind`, logged, followed by the rules; or the reason it was refused.
+    private func liveChange(
+        _ kind: String, _ apply: () throws(PolicyError) -> (snapshot: PolicySnapshot, message: String)
+    ) -> ChangeResult {
+        do throws(PolicyError) {
+            let (snapshot, message) = try apply()
+            count(kind)
+            logger.info("\(message)")
+            afterChange(snapshot)
+            return .success(message)
+        } catch {
+            return .failure(ChangeRefusal(error.description))
+        }
+    }
+
+    func save() -> ChangeResult {
         do {
             let count = try policy.save()
             let message = count == 0 ? "no live peers to save" : "\(count) live peer(s) appended to \(policy.path ?? "-"); they are file peers now"
             logger.info("\(message)")
-            return ControlResponse(ok: true, message: message)
+            return .success(message)
         } catch {
-            return ControlResponse(ok: false, error: error.description)
+            return .failure(ChangeRefusal(error.description))
         }
     }
 
@@ -219,3 +198,12 @@ final class PolicyChanges: @unchecked Sendable {
         }
     }
 }
+
+/// Why a policy change was refused, in words for whoever asked.
+struct ChangeRefusal: Error, Sendable {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+/// What a policy change did (a line for people), or why it was refused.
+typealias ChangeResult = Result<String, ChangeRefusal>

@@ -68,7 +68,7 @@ extension Daemon {
         // Output through its own thread from here on: no thread waits for whoever reads stdout/stderr.
         LogWriter.shared.start()
         defer { LogWriter.shared.stop() }
-        for worker in workers { threads.append(WorkerThread(name: "mssclamp-q\(worker.socket.queue)") { worker.run() }) }
+        for worker in workers { threads.append(NamedThread(name: "mssclamp-q\(worker.socket.queue)") { worker.run() }) }
         background = JobQueue(threads: 1)
         changes.start()
         // A recreated interface gets its peer back before its first SYN: re-resolve on the link event

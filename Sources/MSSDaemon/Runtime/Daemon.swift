@@ -28,7 +28,7 @@ public final class Daemon: @unchecked Sendable {
     public var store: PolicyStore { policy.store }
     let logger: Logger
     var workers: [Worker] = []
-    var threads: [WorkerThread] = []
+    var threads: [NamedThread] = []
     var control: ControlServer?
     /// Held from start to exit: a second daemon of this instance in this namespace is refused.
     var claim: InstanceClaim?
@@ -131,7 +131,10 @@ public final class Daemon: @unchecked Sendable {
             var requests = ControlRequests(
                 changes: changes, statistics: { [unowned self] in statistics },
                 fullStatistics: { [unowned self] in fullStatistics }, report: { [unowned self] in renderedReport($0) })
-            requests.learn = { request, role in sources.handleLearn(request, trusted: role == .root) }
+            requests.learn = { template, operation, address, commonName, trusted in
+                sources.learn(template: template, operation: operation, address: address, commonName: commonName, trusted: trusted)
+                    .mapError { ChangeRefusal($0.description) }
+            }
             do {
                 control = try ControlServer(path: path, group: configuration.effective.controlGroup) { [requests] in requests.handle($0, role: $1) }
             } catch {

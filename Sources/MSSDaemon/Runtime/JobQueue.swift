@@ -11,7 +11,7 @@ final class JobQueue: @unchecked Sendable {
     private var condition = pthread_cond_t()
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
-    private var threads: [WorkerThread] = []
+    private var threads: [NamedThread] = []
 
     /// - Parameters:
     ///   - threads: how many jobs may run at once (1: one after the other).
@@ -22,7 +22,7 @@ final class JobQueue: @unchecked Sendable {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
         for _ in 0..<max(1, count) {
-            threads.append(WorkerThread { [self] in
+            threads.append(NamedThread { [self] in
                 // Linux keeps the nice value per thread (who 0: this one); the tools it runs inherit it.
                 if background { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
                 serve()

@@ -26,7 +26,7 @@ public final class LogWriter: @unchecked Sendable {
     private var dropped = 0
     private var started = false
     private var stopping = false
-    private var thread: WorkerThread?
+    private var thread: NamedThread?
     /// Lines dropped over the daemon's life.
     public let droppedTotal = Atomic<UInt64>(0)
 
@@ -61,7 +61,7 @@ public final class LogWriter: @unchecked Sendable {
         guard !started else { return }
         started = true
         stopping = false
-        thread = WorkerThread(name: "mssclamp-log") { [self] in serve() }
+        thread = NamedThread(name: "mssclamp-log") { [self] in serve() }
     }
 
     /// Writes what is queued, for at most `seconds`, and goes back to direct writes.

@@ -14,7 +14,7 @@ import Synchronization
 final class NetlinkEvents: @unchecked Sendable {
     private let fd: Int32
     private let name: String
-    private var thread: WorkerThread?
+    private var thread: NamedThread?
     private let stopping = Atomic(false)
 
     /// rtnetlink, RTMGRP_LINK.
@@ -37,7 +37,7 @@ final class NetlinkEvents: @unchecked Sendable {
 
     /// Starts the reading thread (after the capability drop, like every thread).
     func start(_ onEvent: @escaping @Sendable () -> Void) {
-        thread = WorkerThread(name: "mssclamp-links") { [self] in
+        thread = NamedThread(name: "mssclamp-links") { [self] in
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while !stopping.load(ordering: .relaxed) {
                 var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

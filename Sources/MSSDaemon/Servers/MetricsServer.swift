@@ -70,28 +70,20 @@ final class MetricsServer: @unchecked Sendable {
         var host = String(address[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         var storage = sockaddr_storage()
-        var length: socklen_t
-        var family: Int32
-        if host.contains(":") {
+        let family: Int32 = host.contains(":") ? AF_INET6 : AF_INET
+        let length: socklen_t
+        if family == AF_INET6 {
             var address6 = sockaddr_in6()
             address6.sin6_family = sa_family_t(AF_INET6)
             address6.sin6_port = port.bigEndian
-            guard inet_pton(AF_INET6, host, &address6.sin6_addr) == 1 else {
-                throw DaemonError(message: "--metrics: '\(host)' is not an address", exitCode: 64)
-            }
-            withUnsafeBytes(of: address6) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            family = AF_INET6
+            let parsed = inet_pton(AF_INET6, host, &address6.sin6_addr)
+            length = try Self.store(address6, into: &storage, parsed: parsed, host)
         } else {
             var address4 = sockaddr_in()
             address4.sin_family = sa_family_t(AF_INET)
             address4.sin_port = port.bigEndian
-            guard inet_pton(AF_INET, host, &address4.sin_addr) == 1 else {
-                throw DaemonError(message: "--metrics: '\(host)' is not an address", exitCode: 64)
-            }
-            withUnsafeBytes(of: address4) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            family = AF_INET
+            let parsed = inet_pton(AF_INET, host, &address4.sin_addr)
+            length = try Self.store(address4, into: &storage, parsed: parsed, host)
         }
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
@@ -106,6 +98,15 @@ final class MetricsServer: @unchecked Sendable {
             throw DaemonError(message: "cannot listen on \(address) for metrics: \(message)", exitCode: 69)
         }
         return fd
+    }
+
+    /// Copies a parsed socket address into `storage`; `parsed` is inet_pton's result for `host`.
+    private static func store<Address>(
+        _ address: Address, into storage: inout sockaddr_storage, parsed: Int32, _ host: String
+    ) throws(DaemonError) -> socklen_t {
+        guard parsed == 1 else { throw DaemonError(message: "--metrics: '\(host)' is not an address", exitCode: 64) }
+        withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
+        return socklen_t(MemoryLayout<Address>.size)
     }
 
     func start() { server.start() }

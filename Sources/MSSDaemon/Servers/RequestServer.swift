@@ -54,7 +54,7 @@ final class RequestServer: @unchecked Sendable {
     private let handler: Handler
     private let credentials: @Sendable (Int32) -> ClientCredentials
     private let stopFlag = Atomic(false)
-    private var thread: WorkerThread?
+    private var thread: NamedThread?
     /// Wakes the poll loop when a handler finishes: an eventfd-like pipe, written by handler threads.
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -94,7 +94,7 @@ final class RequestServer: @unchecked Sendable {
     /// Starts the poll thread and the handler threads (after the capability drop, like every thread).
     func start() {
         handlers = JobQueue(threads: limits.concurrentHandlers)
-        thread = WorkerThread { [self] in serve() }
+        thread = NamedThread { [self] in serve() }
     }
 
     /// Stops accepting, closes every connection and the listener, after the handlers still running have

@@ -14,14 +14,11 @@ extension MSSClamp.Rules {
                 in the same iptables-restore transaction per family.
                 """)
 
-        @Argument(help: "iptables-save output; '-' for standard input.")
-        var file: String = "-"
+        @Argument(help: "iptables-save output; '-' for standard input.") var file: String = "-"
 
-        @Option(help: "Write the policy here instead of printing it.")
-        var output: String?
+        @Option(help: "Write the policy here instead of printing it.") var output: String?
 
-        @Flag(help: "Swap the TCPMSS rules for mssclamp's NFQUEUE rules (atomically per family).")
-        var replace = false
+        @Flag(help: "Swap the TCPMSS rules for mssclamp's NFQUEUE rules (atomically per family).") var replace = false
 
         @OptionGroup var queueOptions: QueueOptions
 

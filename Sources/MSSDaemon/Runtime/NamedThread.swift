@@ -4,8 +4,9 @@ import MSSSystem
     import Glibc
 #endif
 
-/// A POSIX thread that can be joined.
-final class WorkerThread: @unchecked Sendable {
+/// A named POSIX thread that can be joined: the queue workers, the log writer, the peer sources, the
+/// link events, the probes, the job queues and the request servers all run on one.
+final class NamedThread: @unchecked Sendable {
     private var thread = pthread_t()
 
     /// - Parameter name: the thread's name as `ps -L`, `top -H` and /proc/PID/task/TID/comm show it (the
