@@ -28,12 +28,12 @@ public struct SYNSegment: Sendable, Hashable {
     @inlinable public var payloadLength: Int { segmentLength - tcpHeaderLength }
     /// Offset of the 4-byte IPv4 or 16-byte IPv6 source address.
     @inlinable public var sourceAddressOffset: Int { family == .ipv4 ? IPv4Field.source : IPv6Field.source }
-    /// Offset of the 4-byte IPv4 or 16-byte IPv6 destination address.
     /// True when the smallest MSS the receiver reads is below the family's default (536 for IPv4, 1220
     /// for IPv6): the SACK-panic class of SYN (CVE-2019-11477) or a broken middlebox. Counted, never raised.
     @inlinable public var hasTinyMSS: Bool {
-        mssCount > 0 && lowestMSS < (family == .ipv4 ? MSSRewrite.defaultMSSIPv4 : MSSRewrite.defaultMSSIPv6)
+        mssCount > 0 && lowestMSS < family.defaultMSS
     }
+    /// Offset of the 4-byte IPv4 or 16-byte IPv6 destination address.
     @inlinable public var destinationAddressOffset: Int {
         family == .ipv4 ? IPv4Field.destination : IPv6Field.destination
     }
