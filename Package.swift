@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "MSSPolicy", dependencies: ["MSSWire"]),
         // The one place that starts other programs: posix_spawn, poll, deadlines; no Foundation Process.
         .target(name: "MSSProcess"),
-        // iptables/ip6tables rule rendering, apply, remove.
+        // The firewall: iptables/ip6tables and nftables rendering, apply, verify, remove; the safety net; import.
         .target(name: "MSSRules", dependencies: ["MSSPolicy", "MSSProcess", "MSSWire"]),
 
         // libnetfilter_queue + libmnl for binding and configuring queues (MSSQueue only).
@@ -42,7 +42,8 @@ let package = Package(
         // The control protocol, its client, and the counter table the daemon reports: what `mssclamp stats`,
         // `peer` and `reload` need without the daemon.
         .target(name: "MSSControl", dependencies: ["MSSPolicy", "MSSSystem", "MSSWire"]),
-        // Workers, policy swaps, counters, signals.
+        // `mssclamp run`, in rooms along the flow: DataPlane (workers), Peers (policy, sources, auto ceilings),
+        // RuleUpkeep (rules kept in the kernel), Servers (control socket, metrics), Runtime (start, loop, stop).
         .target(
             name: "MSSDaemon",
             dependencies: [
@@ -57,7 +58,8 @@ let package = Package(
         .executableTarget(
             name: "mssclamp",
             dependencies: [
-                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSControl", "MSSDaemon", "MSSProbe", "MSSSystem",
+                "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSControl", "MSSDaemon", "MSSProbe",
+                "MSSSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -1,5 +1,5 @@
-import MSSWire
 import Foundation
+import MSSWire
 
 /// Which iptables is active: the nf_tables backend (`iptables-nft`) or the legacy one. Rules must go
 /// through the same one the system uses, or they land in a table nobody looks at.

@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import Testing
+import TestSupport
 
 /// `mssclamp probe` in the black-hole lab, from the server towards the client: the middle router cannot
 /// forward more than 1400 bytes towards the gateway.

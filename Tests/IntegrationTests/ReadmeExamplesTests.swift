@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import Testing
+import TestSupport
 
 /// Issue 13: the README's examples run as written. Its policies check, `rules show` prints the rule lines
 /// the README shows, `calc` and `rewrite` print what it says. (The namespace-bound commands, apply/run/

@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import Testing
+import TestSupport
 
 /// Issue 12: the strongSwan updown hook (packaging/mssclamp-updown) against a running daemon. There is no
 /// ESP on this machine, so charon is played by the environment it gives the script: PLUTO_VERB,

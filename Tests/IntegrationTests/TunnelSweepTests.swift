@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import Testing
+import TestSupport
 
 /// Issue 12: `mssclamp calc` checked against real tunnels. For each tunnel and link MTU, bisection finds
 /// the largest MSS whose 2 MB download completes through a path that drops fragments and ICMP "too big";

@@ -1,8 +1,8 @@
 import Foundation
 import MSSCapture
 import MSSWire
-import TestSupport
 import Testing
+import TestSupport
 import WireFixtures
 
 /// Link headers for each supported link type, in front of an IP packet.

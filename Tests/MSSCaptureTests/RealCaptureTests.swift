@@ -1,8 +1,8 @@
 import Foundation
 import MSSCapture
 import MSSWire
-import TestSupport
 import Testing
+import TestSupport
 
 /// A real TCP connection between two namespaces, captured by tcpdump, rewritten offline.
 @Suite(

@@ -1,8 +1,8 @@
+import Foundation
 import MSSControl
 import MSSQueue
-import Foundation
-import TestSupport
 import Testing
+import TestSupport
 
 @testable import MSSDaemon
 

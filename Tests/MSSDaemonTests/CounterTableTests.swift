@@ -1,5 +1,5 @@
-import MSSControl
 import Foundation
+import MSSControl
 import MSSWire
 import Testing
 

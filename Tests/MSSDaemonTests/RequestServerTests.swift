@@ -1,6 +1,6 @@
+import Foundation
 import MSSControl
 import MSSSystem
-import Foundation
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import Testing
+import TestSupport
 import WireFixtures
 
 @testable import MSSPolicy

@@ -1,8 +1,8 @@
-import MSSSystem
 import Logging
 import MSSControl
 import MSSPolicy
 import MSSQueue
+import MSSSystem
 import MSSWire
 import Synchronization
 

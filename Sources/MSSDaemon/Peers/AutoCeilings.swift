@@ -1,9 +1,9 @@
-import MSSSystem
-import MSSControl
 import Foundation
 import Logging
+import MSSControl
 import MSSPolicy
 import MSSProbe
+import MSSSystem
 import MSSWire
 import Synchronization
 

@@ -1,26 +1,20 @@
-import MSSSystem
-import MSSControl
 import Foundation
 import Logging
+import MSSControl
 import MSSPolicy
 import MSSProbe
 import MSSProcess
+import MSSSystem
 import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Turns templates into peers: the WireGuard peers of an interface (read with `wg show` every second:
-/// adds, removes and roams show within that) and the addresses a VPN's learn-address hook
-/// reports. Each becomes a policy peer matched by its addresses, with the template's ceiling or, for
-/// `mss = "auto"`, its own measured one (AutoCeilings).
-///
-/// `wg show IFACE allowed-ips` and `wg show IFACE endpoints` are read rather than `wg show IFACE dump`:
-/// the dump starts with the interface's private key, which this daemon has no business reading. `wg`
-/// speaks to the kernel module over netlink and to wireguard-go over its UAPI socket
-/// (/var/run/wireguard/IFACE.sock), so both work; the UAPI socket is root's, so a daemon started with
-/// `--user` cannot read wireguard-go's peers.
+/// Turns templates into peers: the WireGuard peers of an interface (WireGuardSource.swift) and the
+/// addresses a VPN's learn-address hook reports (LearnAddressSource.swift). Each becomes a policy peer
+/// matched by its addresses, with the template's ceiling or, for `mss = "auto"`, its own measured one
+/// (AutoCeilings, AutoTargets.swift).
 final class PeerSources: @unchecked Sendable {
     struct WireGuardPeer: Sendable, Hashable {
         var allowed: [IPPrefix]

@@ -10,7 +10,14 @@ import Synchronization
     import Glibc
 #endif
 
-/// The WireGuard source: `wg show` read every second, each peer's allowed IPs and endpoint.
+/// The WireGuard source: `wg show` read every second, each peer's allowed IPs and endpoint (adds, removes
+/// and roams show within that second).
+///
+/// `wg show IFACE allowed-ips` and `wg show IFACE endpoints` are read rather than `wg show IFACE dump`:
+/// the dump starts with the interface's private key, which this daemon has no business reading. `wg`
+/// speaks to the kernel module over netlink and to wireguard-go over its UAPI socket
+/// (/var/run/wireguard/IFACE.sock), so both work; the UAPI socket is root's, so a daemon started with
+/// `--user` cannot read wireguard-go's peers.
 extension PeerSources {
     func pollWireGuard() {
         let templates = policy.configuration.templates

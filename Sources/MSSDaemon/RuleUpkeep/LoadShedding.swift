@@ -1,8 +1,8 @@
-import MSSQueue
-import MSSSystem
 import Logging
 import MSSPolicy
+import MSSQueue
 import MSSRules
+import MSSSystem
 import Synchronization
 
 /// The daemon's end of shedding: every 250 ms it reads how many SYNs entered its queues (the kernel's

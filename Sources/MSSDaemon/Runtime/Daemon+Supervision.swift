@@ -1,10 +1,10 @@
-import MSSSystem
 import Logging
 import MSSControl
 import MSSPolicy
 import MSSProbe
 import MSSQueue
 import MSSRules
+import MSSSystem
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
-import MSSControl
 import Logging
+import MSSControl
 import MSSPolicy
 import MSSProbe
 import MSSQueue

@@ -1,5 +1,5 @@
-import MSSSystem
 import Logging
+import MSSSystem
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
-import MSSQueue
 import MSSControl
+import MSSQueue
 import Prometheus
 import Synchronization
 

@@ -1,7 +1,7 @@
-import MSSQueue
 import Foundation
 import MSSControl
 import MSSPolicy
+import MSSQueue
 import MSSWire
 
 extension Statistics {

@@ -1,8 +1,8 @@
-import MSSQueue
 import ArgumentParser
 import Foundation
 import MSSControl
 import MSSPolicy
+import MSSQueue
 
 /// `--socket PATH` (or `--instance NAME`) and `--timeout` for the commands that talk to a running daemon.
 struct ControlSocketOption: ParsableArguments {
