@@ -19,7 +19,7 @@ public struct Ceilings: Sendable, Hashable, Codable, BitwiseCopyable, CustomStri
     /// gives a ceiling the stack accepts.
     public init(linkMTU: Int) {
         func ceiling(_ family: IPFamily) -> UInt16 {
-            UInt16(clamping: max(validMSS.lowerBound, family.mss(forMTU: linkMTU)))
+            UInt16(clamping: max(ValueRange.mss.lowerBound, family.mss(forMTU: linkMTU)))
         }
         self.init(ipv4: ceiling(.ipv4), ipv6: ceiling(.ipv6))
     }
@@ -28,7 +28,7 @@ public struct Ceilings: Sendable, Hashable, Codable, BitwiseCopyable, CustomStri
     /// same MTU), but never below the smallest valid MSS (88).
     public static func ipv6Default(forIPv4 ipv4: UInt16) -> UInt16 {
         let headerGrowth = IPFamily.ipv6.fixedHeaderBytes - IPFamily.ipv4.fixedHeaderBytes
-        return UInt16(max(validMSS.lowerBound, Int(ipv4) - headerGrowth))
+        return UInt16(max(ValueRange.mss.lowerBound, Int(ipv4) - headerGrowth))
     }
 
     @inlinable public func ceiling(for family: IPFamily) -> UInt16? { family == .ipv4 ? ipv4 : ipv6 }

@@ -58,6 +58,3 @@ extension ValueRange {
     /// A learn-address template's `learn_max`: learned peers it keeps at most.
     public static let learnMax = ValueRange(1...1_000_000)
 }
-
-/// `ValueRange.mss.bounds`, the name the packet path and the rule import use.
-public let validMSS = ValueRange.mss.bounds

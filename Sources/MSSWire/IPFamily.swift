@@ -20,9 +20,6 @@ public enum IPFamily: UInt8, Sendable, Hashable, CaseIterable, CustomStringConve
     /// It may be below any valid MSS for a tiny MTU; the caller clamps.
     @inlinable public func mss(forMTU mtu: Int) -> Int { mtu - fixedHeaderBytes }
 
-    /// The packet size a segment of `mss` bytes makes: IPv4 MSS + 40, IPv6 MSS + 60.
-    @inlinable public func mtu(forMSS mss: Int) -> Int { mss + fixedHeaderBytes }
-
     /// The packet size every path carries: 576 for IPv4 (the datagram every host must accept, RFC 791
     /// section 3.1), 1280 for IPv6 (the minimum link MTU, RFC 8200 section 5).
     @inlinable public var guaranteedMTU: Int { self == .ipv4 ? 576 : 1280 }

@@ -16,11 +16,6 @@ public struct RewriteSettings: Sendable, Hashable {
 /// The MSS rewrite: lowers every MSS option above a ceiling, never raises one, optionally inserts a missing
 /// option, and keeps the TCP (and IPv4 header) checksums exact.
 public enum MSSRewrite {
-    /// `IPFamily.ipv4.defaultMSS` (536), under its older name.
-    public static let defaultMSSIPv4 = IPFamily.ipv4.defaultMSS
-    /// `IPFamily.ipv6.defaultMSS` (1220), under its older name.
-    public static let defaultMSSIPv6 = IPFamily.ipv6.defaultMSS
-
     /// Classifies and rewrites one packet in place with a ceiling per family.
     /// - Parameters:
     ///   - buffer: the IP packet at its start, with any spare capacity after it (insertion needs 4 bytes).
