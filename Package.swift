@@ -42,12 +42,15 @@ let package = Package(
         // The control protocol, its client, and the counter table the daemon reports: what `mssclamp stats`,
         // `peer` and `reload` need without the daemon.
         .target(name: "MSSControl", dependencies: ["MSSPolicy", "MSSSystem", "MSSWire"]),
+        // charon's VICI protocol: messages, packets, a client session, and the CHILD_SAs in its reports.
+        .target(name: "MSSVICI", dependencies: ["MSSPolicy", "MSSSystem"]),
         // `mssclamp run`, in rooms along the flow: DataPlane (workers), Peers (policy, sources, auto ceilings),
         // RuleUpkeep (rules kept in the kernel), Servers (control socket, metrics), Runtime (start, loop, stop).
         .target(
             name: "MSSDaemon",
             dependencies: [
                 "MSSControl", "MSSQueue", "MSSPolicy", "MSSRules", "MSSWire", "MSSProbe", "MSSProcess", "MSSSystem",
+                "MSSVICI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
@@ -85,12 +88,13 @@ let package = Package(
         .testTarget(name: "MSSSystemTests", dependencies: ["MSSSystem"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy", "MSSWire"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
+        .testTarget(name: "MSSVICITests", dependencies: ["MSSVICI", "MSSPolicy", "MSSSystem", "TestSupport"]),
         .testTarget(
             name: "MSSDaemonTests",
-            dependencies: ["MSSControl", "MSSDaemon", "MSSQueue", "MSSSystem", "MSSWire", "TestSupport"]),
+            dependencies: ["MSSControl", "MSSDaemon", "MSSQueue", "MSSSystem", "MSSVICI", "MSSWire", "TestSupport"]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
-        .target(name: "TestSupport", dependencies: ["MSSProcess"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["MSSProcess", "MSSSystem", "MSSVICI"], path: "Tests/TestSupport"),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "mssclamp"]),
         .testTarget(
             name: "MSSCaptureTests",

@@ -55,32 +55,22 @@ public enum ControlClient {
     }
 
     package static func connect(_ path: String) throws(ControlError) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlError(description: "socket(AF_UNIX): \(String(cString: strerror(errno)))", exitCode: 71) }
-        var address = try address(path)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard result == 0 else {
-            let code = errno
-            close(fd)
+        do {
+            return try UnixStream.connect(path)
+        } catch {
+            if error.errno == ENAMETOOLONG {
+                throw ControlError(description: "control socket path is longer than \(UnixStream.maximumPathBytes) bytes: \(path)", exitCode: 64)
+            }
+            guard error.call == .connect else { throw ControlError(description: "\(error)", exitCode: 71) }
+            let code = error.errno
             let hint = code == EACCES ? " (root only)" : code == ENOENT || code == ECONNREFUSED ? " (is `mssclamp run` running?)" : ""
-            throw ControlError(description: "cannot connect to \(path): \(String(cString: strerror(code)))\(hint)", exitCode: code == EACCES ? 77 : 69)
+            throw ControlError(description: "cannot connect to \(path): \(error.reason)\(hint)", exitCode: code == EACCES ? 77 : 69)
         }
-        return fd
     }
 
     package static func address(_ path: String) throws(ControlError) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
-            throw ControlError(description: "control socket path is longer than \(capacity - 1) bytes: \(path)", exitCode: 64)
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
+        guard let address = UnixStream.address(path) else {
+            throw ControlError(description: "control socket path is longer than \(UnixStream.maximumPathBytes) bytes: \(path)", exitCode: 64)
         }
         return address
     }
@@ -95,19 +85,13 @@ public enum ControlClient {
     /// Reads up to the first newline, waiting with poll until the deadline.
     package static func readLine(_ fd: Int32, deadline: Int64, limit: Int) -> LineResult {
         var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
         var searched = 0
         while true {
-            let left = deadline - monotonicMilliseconds()
-            guard left > 0 else { return .timedOut }
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(clamping: left))
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { continue }
-            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-            guard count > 0 else { return data.isEmpty ? .closed : .line(data) }
-            data += buffer[0..<count]
+            switch UnixStream.receive(fd, maximum: 65_536, deadline: deadline) {
+            case .timedOut: return .timedOut
+            case .closed: return data.isEmpty ? .closed : .line(data)
+            case .bytes(let bytes): data += bytes
+            }
             if let newline = data[searched...].firstIndex(of: 0x0a) { return .line(Array(data[..<newline])) }
             searched = data.count
             if data.count > limit { return .tooLong }
@@ -116,24 +100,7 @@ public enum ControlClient {
 
     /// Writes everything before the deadline; false on an error (EPIPE included: never a signal).
     package static func write(_ fd: Int32, _ bytes: [UInt8], deadline: Int64) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let left = deadline - monotonicMilliseconds()
-            guard left > 0 else { return false }
-            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&poller, 1, Int32(clamping: left)) > 0 else { continue }
-            let sent = bytes.withUnsafeBytes { raw in
-                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
-            }
-            if sent > 0 {
-                offset += sent
-            } else if sent < 0 && (errno == EAGAIN || errno == EINTR) {
-                continue
-            } else {
-                return false
-            }
-        }
-        return true
+        UnixStream.write(fd, bytes, deadline: deadline)
     }
 }
 

@@ -52,6 +52,8 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var sheddingEpisodes: UInt64 = 0
     /// The peers of `mss = "auto"` templates: their ceilings and how they were learned.
     public var autoCeilings: [AutoCeilingReport] = []
+    /// The strongSwan source (nil: no strongswan template).
+    public var strongswan: StrongSwanReport?
 
     public init() {}
 
@@ -70,7 +72,7 @@ public struct Statistics: Sendable, Hashable, Codable {
     }
 
     private enum Field: String, CaseIterable {
-        case outcomes, malformed, missingMSS, peers, safetyNetClamped, queuedShare, sheddingEpisodes, autoCeilings
+        case outcomes, malformed, missingMSS, peers, safetyNetClamped, queuedShare, sheddingEpisodes, autoCeilings, strongswan
     }
 
     public init(from decoder: any Decoder) throws {
@@ -87,6 +89,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         queuedShare = try container.decodeIfPresent(Double.self, forKey: key(.queuedShare))
         sheddingEpisodes = try container.decodeIfPresent(UInt64.self, forKey: key(.sheddingEpisodes)) ?? 0
         autoCeilings = try container.decodeIfPresent([AutoCeilingReport].self, forKey: key(.autoCeilings)) ?? []
+        strongswan = try container.decodeIfPresent(StrongSwanReport.self, forKey: key(.strongswan))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -101,6 +104,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         try container.encodeIfPresent(queuedShare, forKey: key(.queuedShare))
         try container.encode(sheddingEpisodes, forKey: key(.sheddingEpisodes))
         try container.encode(autoCeilings, forKey: key(.autoCeilings))
+        try container.encodeIfPresent(strongswan, forKey: key(.strongswan))
     }
 }
 

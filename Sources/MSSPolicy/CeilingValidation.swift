@@ -12,7 +12,7 @@ extension PolicyReader {
             return nil
         }
         if let mssEntry, mssEntry.value.kind == .string("auto") {
-            fail(mssEntry.line, "\(label).mss", "mss = \"auto\" measures the peers a template makes: it needs wireguard = \"IFACE\" or learn_address = true")
+            fail(mssEntry.line, "\(label).mss", "mss = \"auto\" measures the peers a template makes: it needs wireguard = \"IFACE\", learn_address = true or strongswan = \"CONN\"")
             return nil
         }
         if let mssEntry {
@@ -44,7 +44,7 @@ extension PolicyReader {
             if let first = derivedKeys.first {
                 fail(first.line, "\(label).link_mtu", "encap needs link_mtu (the MTU of the link the tunnel runs over)")
             } else {
-                fail(table.line, "\(label).mss", "a peer needs mss = N, mss = \"none\", or link_mtu + encap (a template, with wireguard or learn_address, also mss = \"auto\")")
+                fail(table.line, "\(label).mss", "a peer needs mss = N, mss = \"none\", or link_mtu + encap (a template, with wireguard, learn_address or strongswan, also mss = \"auto\")")
             }
             return nil
         }

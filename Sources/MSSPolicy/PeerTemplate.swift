@@ -1,7 +1,9 @@
 // Templates: `[[peer]]` entries that do not match packets themselves but make peers from a VPN's own
 // view of its clients (`wireguard = "wg0"`: one peer per WireGuard peer, matched by its AllowedIPs;
-// `learn_address = true`: one peer per address OpenVPN's learn-address hook reports). Their ceiling may
-// be `mss = "auto"`: measured per peer (docs/integrations.md).
+// `learn_address = true`: one peer per address OpenVPN's learn-address hook reports; `strongswan = "rw"`:
+// one peer per CHILD_SA of that connection, matched by its remote traffic selectors). Their ceiling may
+// be `mss = "auto"`: measured per peer; a strongSwan template computes each SA's own by default
+// (docs/integrations.md).
 
 /// Where a template's peers come from.
 public enum PeerSource: Sendable, Hashable, CustomStringConvertible {
@@ -9,12 +11,21 @@ public enum PeerSource: Sendable, Hashable, CustomStringConvertible {
     case wireguard(interface: String)
     /// Addresses reported by a VPN's hook (`mssclamp learn-address TEMPLATE add|update|delete ADDRESS`).
     case learnAddress
+    /// The CHILD_SAs of a strongSwan connection ("*": of every connection), followed over charon's VICI socket.
+    case strongswan(connection: String)
 
     public var description: String {
         switch self {
         case .wireguard(let interface): "wireguard \(interface)"
         case .learnAddress: "learn-address"
+        case .strongswan(let connection): "strongswan \(connection)"
         }
+    }
+
+    /// Whether this source follows `connection` (a strongSwan IKE_SA's configuration name).
+    public func follows(connection name: String) -> Bool {
+        guard case .strongswan(let connection) = self else { return false }
+        return connection == "*" || connection == name
     }
 }
 
@@ -24,6 +35,9 @@ public enum TemplateCeiling: Sendable, Hashable {
     /// `mss = "auto"`: DF-probed per peer. `fallback` is the ceiling computed from the `link_mtu` +
     /// `encap` given with it, for a peer that does not answer; nil: the tunnel interface's MTU decides.
     case auto(fallback: PeerCeiling?)
+    /// A strongSwan template without `mss`: each SA's ceiling computed from its negotiated proposal on the
+    /// template's `link_mtu`, or on the route MTU toward the SA's outer address.
+    case perSA
 }
 
 /// A `[[peer]]` with `wireguard` or `learn_address`.
@@ -35,6 +49,9 @@ public struct PeerTemplate: Sendable, Hashable {
     public var line: Int
     /// learn-address: what the template may learn (`learn_within`, `learn_max`, `learn_subnets`).
     public var learning = LearnBounds()
+    /// strongSwan: `link_mtu`, the link each SA's ceiling is computed on (nil: the route MTU toward the SA's
+    /// outer address). Also what an `mss = "auto"` peer falls back to, with its SA's proposal.
+    public var linkMTU: Int?
 
     public init(name: String, source: PeerSource, ceiling: TemplateCeiling, file: String = "", line: Int = 0) {
         self.name = name
@@ -45,6 +62,8 @@ public struct PeerTemplate: Sendable, Hashable {
     }
 
     public var isAuto: Bool { if case .auto = ceiling { true } else { false } }
+
+    public var isStrongSwan: Bool { if case .strongswan = source { true } else { false } }
 
     /// The name of the peer made for `key` (a WireGuard public key, or an address): "TEMPLATE/KEY", the
     /// key cut to what a peer name may hold.
@@ -59,7 +78,10 @@ public struct PeerTemplate: Sendable, Hashable {
     public var summary: String {
         switch ceiling {
         case .given(let ceiling): "\(source): \(ceiling.summary)"
-        case .auto(let fallback): "\(source): auto" + (fallback.map { ", fallback \($0.summary)" } ?? ", fallback from the interface MTU")
+        case .auto(let fallback):
+            "\(source): auto" + (fallback.map { ", fallback \($0.summary)" }
+                ?? (isStrongSwan ? ", fallback each SA's own" : ", fallback from the interface MTU"))
+        case .perSA: "\(source): each SA's own, on " + (linkMTU.map { "link \($0)" } ?? "the route MTU")
         }
     }
 }

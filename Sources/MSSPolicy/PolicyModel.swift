@@ -171,9 +171,14 @@ public struct PolicyConfiguration: Sendable, Hashable {
     public var controlSocketGiven = false
     /// `[control] group`: members may use the socket for `learn-address` (socket 0660, directory 0750).
     public var controlGroup: String?
-    /// `[[peer]]` templates (`wireguard`, `learn_address`): they make peers; they match nothing themselves.
+    /// `[[peer]]` templates (`wireguard`, `learn_address`, `strongswan`): they make peers; they match nothing
+    /// themselves.
     public var templates: [PeerTemplate] = []
+    /// `[strongswan] socket`: charon's VICI socket, which strongSwan templates follow.
+    public var strongswanSocket = Self.defaultStrongSwanSocket
 
+    /// charon's own default VICI socket (strongSwan's `charon.plugins.vici.socket`).
+    public static let defaultStrongSwanSocket = "/var/run/charon.vici"
     /// The default control socket: root-only directory under /run.
     public static let defaultControlSocket = "/run/mssclamp/control.sock"
     /// Without `[defaults]`: 1360, the conservative IPsec value (ESP tunnel + NAT-T with the strongest
@@ -198,8 +203,8 @@ extension PeerCeiling {
         switch self {
         case .fixed(let ceilings): "mss \(ceilings)"
         case .none: "no clamp"
-        case .derived(let mtu, let encapsulation, _, _, let ceilings):
-            "link \(mtu) \(encapsulation.joined(separator: "+")) -> mss \(ceilings)"
+        case .derived(let mtu, let encapsulation, let cipher, let integrity, let ceilings):
+            "link \(mtu) \(([encapsulation.joined(separator: "+")] + [cipher, integrity].compactMap { $0 }).joined(separator: " ")) -> mss \(ceilings)"
         case .measured(let ceilings, let note): "auto \(ceilings) (\(note))"
         }
     }

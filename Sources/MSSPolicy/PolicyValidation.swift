@@ -15,10 +15,12 @@ struct PolicyReader {
         "queue": ["num", "fail_open", "maxlen", "batch", "hooks", "cpu_fanout", "rate", "burst", "instance", "interfaces"],
         "defaults": ["mss4", "mss6", "insert_missing", "malformed"],
         "control": ["socket", "group"],
+        "strongswan": ["socket"],
     ]
     static let peerKeys: Set<String> = [
         "name", "match", "in_interface", "out_interface", "fwmark", "mss", "mss6", "link_mtu", "encap", "cipher",
         "integrity", "wireguard", "learn_address", "learn_within", "learn_max", "learn_subnets",
+        "strongswan",
     ]
 
     mutating func fail(_ line: Int, _ key: String, _ message: String) {
@@ -28,7 +30,7 @@ struct PolicyReader {
     mutating func read(_ document: TOMLDocument) -> PolicyConfiguration {
         var configuration = PolicyConfiguration(file: file)
         for entry in document.root.entries {
-            fail(entry.line, entry.key, "keys belong in a table ([queue], [defaults], [control] or [[peer]])")
+            fail(entry.line, entry.key, "keys belong in a table ([queue], [defaults], [control], [strongswan] or [[peer]])")
         }
         for (table, isArray) in document.tables {
             if table.name == "peer" {
@@ -36,7 +38,7 @@ struct PolicyReader {
                     fail(table.line, "peer", "peers are [[peer]] (an array of tables), not [peer]")
                     continue
                 }
-                if ["wireguard", "learn_address", "learn_within", "learn_max", "learn_subnets"].contains(where: { table[$0] != nil }) {
+                if ["wireguard", "learn_address", "learn_within", "learn_max", "learn_subnets", "strongswan"].contains(where: { table[$0] != nil }) {
                     if let template = readTemplate(table) { configuration.templates.append(template) }
                 } else if let peer = readPeer(table) {
                     configuration.peers.append(peer)
@@ -54,6 +56,7 @@ struct PolicyReader {
             switch table.name {
             case "queue": readQueue(table, into: &configuration.queue)
             case "defaults": readDefaults(table, into: &configuration)
+            case "strongswan": readStrongSwan(table, into: &configuration)
             default: readControl(table, into: &configuration)
             }
         }

@@ -84,4 +84,17 @@ extension PolicyReader {
             }
         }
     }
+
+    /// `[strongswan] socket`: charon's VICI socket, as a path or as charon's own `unix://` URI.
+    mutating func readStrongSwan(_ table: TOMLTable, into configuration: inout PolicyConfiguration) {
+        guard let entry = table["socket"], let given = string(entry, "strongswan.socket") else { return }
+        let path = given.hasPrefix("unix://") ? String(given.dropFirst("unix://".count)) : given
+        if !path.hasPrefix("/") {
+            fail(entry.line, "strongswan.socket", "must be an absolute path (or unix:///PATH), got '\(given)'")
+        } else if path.utf8.count > 107 {
+            fail(entry.line, "strongswan.socket", "a Unix socket path holds at most 107 bytes")
+        } else {
+            configuration.strongswanSocket = path
+        }
+    }
 }

@@ -1,5 +1,5 @@
-// Validating a `[[peer]]` template (`wireguard = "IFACE"` or `learn_address = true`), with the same
-// diagnostics as any key of the file.
+// Validating a `[[peer]]` template (`wireguard = "IFACE"`, `learn_address = true` or `strongswan = "CONN"`),
+// with the same diagnostics as any key of the file.
 
 extension PolicyReader {
     mutating func readTemplate(_ table: TOMLTable) -> PeerTemplate? {
@@ -22,6 +22,15 @@ extension PolicyReader {
                 source = .learnAddress
             }
         }
+        if let entry = table["strongswan"], let connection = string(entry, "\(label).strongswan") {
+            if source != nil {
+                fail(entry.line, "\(label).strongswan", "give one of wireguard, learn_address and strongswan")
+            } else if connection.isEmpty || connection.count > 128 || connection.contains(where: { $0.isNewline }) {
+                fail(entry.line, "\(label).strongswan", "give a connection name of swanctl.conf (1-128 characters), or \"*\" for all")
+            } else {
+                source = .strongswan(connection: connection)
+            }
+        }
         // The source's peers bring their own addresses: AllowedIPs, or the learned address.
         for key in ["match", "in_interface", "out_interface", "fwmark"] {
             if let entry = table[key] {
@@ -29,7 +38,10 @@ extension PolicyReader {
             }
         }
         let ceiling: TemplateCeiling?
-        if let entry = table["mss"], entry.value.kind == .string("auto") {
+        var saLinkMTU: Int?
+        if case .strongswan = source {
+            (ceiling, saLinkMTU) = readStrongSwanCeiling(table, label: label)
+        } else if let entry = table["mss"], entry.value.kind == .string("auto") {
             if let mss6 = table["mss6"] {
                 fail(mss6.line, "\(label).mss6", "mss = \"auto\" measures both families; leave mss6 out")
             }
@@ -48,11 +60,44 @@ extension PolicyReader {
         guard diagnostics.count == errorsBefore, let source, let ceiling else { return nil }
         var template = PeerTemplate(name: name, source: source, ceiling: ceiling, file: file, line: table.line)
         template.learning = learning
+        template.linkMTU = saLinkMTU
         return template
     }
 }
 
 extension PolicyReader {
+    /// A strongSwan template: `link_mtu` alone (each SA's ceiling from its proposal on that link), nothing
+    /// (on the route MTU), `mss = "auto"` (measured; each SA's own as the fallback), or `mss = N` (given).
+    /// `encap`, `cipher` and `integrity` come from each SA, so they are refused.
+    mutating func readStrongSwanCeiling(_ table: TOMLTable, label: String) -> (TemplateCeiling?, Int?) {
+        for key in ["encap", "cipher", "integrity"] {
+            if let entry = table[key] {
+                fail(entry.line, "\(label).\(key)", "a strongswan template reads \(key) from each SA's negotiated proposal; leave it out (link_mtu alone names the link)")
+                return (nil, nil)
+            }
+        }
+        var linkMTU: Int?
+        if let entry = table["link_mtu"] {
+            guard let value = integer(entry, "\(label).link_mtu", in: .peerLinkMTU) else { return (nil, nil) }
+            linkMTU = value
+        }
+        guard let mssEntry = table["mss"] else {
+            if let entry = table["mss6"] { fail(entry.line, "\(label).mss6", "mss6 needs mss") }
+            return (.perSA, linkMTU)
+        }
+        if mssEntry.value.kind == .string("auto") {
+            if let mss6 = table["mss6"] {
+                fail(mss6.line, "\(label).mss6", "mss = \"auto\" measures both families; leave mss6 out")
+            }
+            return (.auto(fallback: nil), linkMTU)
+        }
+        if let entry = table["link_mtu"] {
+            fail(entry.line, "\(label).link_mtu", "give either mss or link_mtu, not both")
+            return (nil, nil)
+        }
+        return (readCeiling(table, label: label).map { .given($0) }, nil)
+    }
+
     /// `learn_within`, `learn_max`, `learn_subnets`: the bounds of what a learn-address template may be
     /// taught (only such a template takes them).
     mutating func readLearnBounds(_ table: TOMLTable, label: String, learns: Bool) -> LearnBounds {

@@ -12,6 +12,8 @@ public enum SystemCall: String, Sendable, Hashable {
     case getrlimit = "getrlimit"
     case setrlimit = "setrlimit"
     case threadName = "/proc/thread-self/comm"
+    case socket = "socket(AF_UNIX)"
+    case connect = "connect"
     // The steps of the capability drop, in the words its error message has always used.
     case boundingSetDrop = "prctl(PR_CAPBSET_DROP)"
     case keepCapabilities = "prctl(PR_SET_KEEPCAPS)"

@@ -11,8 +11,9 @@ import Synchronization
     import Glibc
 #endif
 
-/// Turns templates into peers: the WireGuard peers of an interface (WireGuardSource.swift) and the
-/// addresses a VPN's learn-address hook reports (LearnAddressSource.swift). Each becomes a policy peer
+/// Turns templates into peers: the WireGuard peers of an interface (WireGuardSource.swift), the
+/// addresses a VPN's learn-address hook reports (LearnAddressSource.swift) and strongSwan's CHILD_SAs
+/// (StrongSwanSource.swift, IPsecPeers.swift). Each becomes a policy peer
 /// matched by its addresses, with the template's ceiling or, for `mss = "auto"`, its own measured one
 /// (AutoCeilings, AutoTargets.swift).
 final class PeerSources: @unchecked Sendable {
@@ -33,6 +34,8 @@ final class PeerSources: @unchecked Sendable {
         /// learn-address templates whose peers changed and are not published yet (`followUp`).
         var unpublished: Set<String> = []
         var failing: [String: String] = [:]  // template -> last `wg` error, logged once
+        var ipsec: [String: [IPsecSAReport]] = [:]  // template -> its SAs' proposals and ceilings
+        var assumed: Set<String> = []  // the unknown-algorithm notes logged once
     }
 
     static let pollMilliseconds: Int64 = 1000
@@ -52,6 +55,8 @@ final class PeerSources: @unchecked Sendable {
     /// learns meanwhile: a learn is answered as soon as it is taken, so OpenVPN, which waits for its
     /// hook, never waits for a policy of 10,000 peers to compile.
     var followUp: CoalescedJob!
+    /// charon's CHILD_SAs, for `strongswan = "CONN"` templates.
+    var strongswan: StrongSwanSource!
     /// Where the learned addresses are kept across restarts (OpenVPN reports a client once, when it
     /// connects); nil keeps them in memory only.
     let learnedPath: String?
@@ -78,12 +83,22 @@ final class PeerSources: @unchecked Sendable {
             saveLearned()
             for template in templates.sorted() { publish(template) }
         }
+        strongswan = StrongSwanSource(
+            logger: logger,
+            socket: { [unowned self] in
+                let configuration = policy.configuration
+                return configuration.templates.contains(where: \.isStrongSwan) ? configuration.strongswanSocket : nil
+            },
+            changed: { [unowned self] in
+                for template in policy.configuration.templates where template.isStrongSwan { publish(template.name) }
+            })
     }
 
     func start() {
         restoreLearned()
         followUp.start()
         auto.start()
+        strongswan.start()
         thread = NamedThread(name: "mssclamp-peers") { [self] in
             var last: Int64 = 0
             while !stopping.load(ordering: .relaxed) {
@@ -102,6 +117,7 @@ final class PeerSources: @unchecked Sendable {
         thread?.join()
         thread = nil
         followUp.stop()
+        strongswan.stop()
         auto.stop()
     }
 
@@ -110,24 +126,42 @@ final class PeerSources: @unchecked Sendable {
         if let snapshot = render(templateName) { changed(snapshot) }
     }
 
+    /// One peer as its source reports it.
+    struct SourcedPeer {
+        var key: String
+        var match: [IPPrefix]
+        var endpoint: String?
+        var detail: String
+        /// The ceiling the source computed itself (an IPsec SA's, from its proposal): what a `.perSA`
+        /// template gives, and an auto peer's fallback.
+        var own: PeerCeiling?
+    }
+
+    /// The template's peers as its source last reported them.
+    func sourcedPeers(_ template: PeerTemplate) -> [SourcedPeer] {
+        switch template.source {
+        case .wireguard(let interface):
+            return state.withLock { $0.wireguard[template.name] ?? [:] }.sorted { $0.key < $1.key }.map { key, peer in
+                SourcedPeer(
+                    key: String(key.prefix(10)), match: peer.allowed, endpoint: peer.endpoint,
+                    detail: "wireguard \(interface) peer \(key.prefix(10))…")
+            }
+        case .learnAddress:
+            return state.withLock { $0.learned[template.name] ?? [:] }.sorted { $0.key < $1.key }.map { key, peer in
+                SourcedPeer(key: key, match: peer.addresses, endpoint: nil, detail: "learn-address \(key)")
+            }
+        case .strongswan:
+            return ipsecPeers(template)
+        }
+    }
+
     /// Hands the template's peers to the policy; returns the snapshot when the policy changed.
     func render(_ templateName: String) -> PolicySnapshot? {
         lock.withLock { _ -> PolicySnapshot? in
             let template = policy.configuration.templates.first { $0.name == templateName }
             var definitions: [PeerDefinition] = []
             if let template {
-                let sources: [(key: String, match: [IPPrefix], endpoint: String?, detail: String)] = state.withLock { state in
-                    switch template.source {
-                    case .wireguard(let interface):
-                        return (state.wireguard[templateName] ?? [:]).sorted { $0.key < $1.key }.map { key, peer in
-                            (String(key.prefix(10)), peer.allowed, peer.endpoint, "wireguard \(interface) peer \(key.prefix(10))…")
-                        }
-                    case .learnAddress:
-                        return (state.learned[templateName] ?? [:]).sorted { $0.key < $1.key }.map { key, peer in
-                            (key, peer.addresses, nil, "learn-address \(key)")
-                        }
-                    }
-                }
+                let sources = sourcedPeers(template)
                 // The host's own addresses, read once per rendering: never a probe target.
                 var local: [IPPrefix]?
                 for source in sources where !source.match.isEmpty {
@@ -136,9 +170,12 @@ final class PeerSources: @unchecked Sendable {
                     switch template.ceiling {
                     case .given(let given):
                         ceiling = given
+                    case .perSA:
+                        ceiling = source.own ?? .fixed(policy.store.snapshot.defaults)
                     case .auto(let fallback):
                         let address = Self.probeAddress(source.match)
-                        let (fallbackCeilings, fallbackSource) = fallbackFor(fallback, address: address)
+                        let (fallbackCeilings, fallbackSource) = fallback == nil && source.own != nil
+                            ? (source.own!.ceilings, source.own!.summary) : fallbackFor(fallback, address: address)
                         if local == nil { local = Self.localAddresses() }
                         var target = AutoCeilings.Target(
                             peer: name, template: templateName, address: address, endpoint: source.endpoint,
@@ -158,6 +195,7 @@ final class PeerSources: @unchecked Sendable {
             let (added, removed, newlyRefused) = state.withLock { state in
                 let before = state.published[templateName] ?? []
                 state.published[templateName] = template == nil ? nil : names
+                if template == nil { state.ipsec[templateName] = nil }
                 let fresh = refused.filter { !state.refused.contains($0.name) }
                 state.refused.formUnion(refused.map(\.name))
                 state.refused.subtract(names)

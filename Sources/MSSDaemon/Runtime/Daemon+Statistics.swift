@@ -23,6 +23,7 @@ extension Daemon {
             total.sheddingEpisodes = shedding.episodes.load(ordering: .relaxed)
         }
         total.autoCeilings = sources?.auto.reports() ?? []
+        total.strongswan = sources?.strongSwanReport()
         return total
     }
 

@@ -83,6 +83,18 @@ final class MetricsRendering: Sendable {
                     gauge("auto_measured_timestamp_seconds", "When an mss = auto peer was last measured (or fell back)", [("peer", auto.peer)], at)
                 }
             }
+            if let strongswan = stats.strongswan {
+                gauge("strongswan_connected", "1 while the daemon follows charon over VICI, 0 while it reconnects",
+                    [("socket", strongswan.socket)], strongswan.connected ? 1 : 0)
+                for sa in strongswan.sas {
+                    for (family, value) in [("ipv4", sa.mss4), ("ipv6", sa.mss6)] {
+                        guard let value else { continue }
+                        gauge("ipsec_sa_ceiling", "MSS ceiling an IPsec CHILD_SA's negotiated proposal gives its peer",
+                            [("peer", sa.peer), ("connection", sa.connection), ("sa", sa.childID), ("proposal", sa.proposal),
+                             ("family", family)], Double(value))
+                    }
+                }
+            }
             if let share = stats.queuedShare {
                 gauge("queue_sampled_share", "Share of SYNs the queue takes: 1, less while the daemon sheds an overload to the safety net", [], share)
                 counter("shedding_episodes", "Times the daemon started shedding an overload to the kernel safety net", [], stats.sheddingEpisodes)

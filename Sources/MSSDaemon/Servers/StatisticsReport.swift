@@ -50,6 +50,21 @@ extension Statistics {
                 lines.append("    " + pad(auto.peer, 28) + pad(auto.address, 18) + pad(auto.state, 11) + ceilings + mtu + at)
             }
         }
+        if let strongswan {
+            let since = strongswan.since.map { " since \(UTCTimestamp.text(Date(timeIntervalSince1970: $0)))" } ?? ""
+            if strongswan.connected {
+                lines.append("  strongswan    following charon on \(strongswan.socket)\(since): \(strongswan.sas.count) CHILD_SA(s)")
+            } else {
+                lines.append(
+                    "  strongswan    NOT CONNECTED to \(strongswan.socket)\(since): \(strongswan.error ?? "?"); retrying, the last \(strongswan.sas.count) SA(s) stay in force")
+            }
+            for sa in strongswan.sas {
+                let link = sa.linkMTU.map { "link \($0) (\(sa.linkSource))" } ?? "no link MTU"
+                let ceilings = "mss \(Ceilings(ipv4: sa.mss4, ipv6: sa.mss6))"
+                lines.append("    " + pad(sa.peer, 28) + pad("\(sa.connection) #\(sa.childID)", 14) + pad(sa.proposal, 40) + pad(link, 24) + ceilings
+                    + (sa.assumed.map { "  (\($0))" } ?? ""))
+            }
+        }
         for queue in kernel {
             lines.append(
                 "  kernel queue \(queue.queue): waiting \(queue.waiting), queue_dropped \(queue.queueDropped), "
