@@ -91,7 +91,9 @@ let package = Package(
         .testTarget(name: "MSSVICITests", dependencies: ["MSSVICI", "MSSPolicy", "MSSSystem", "TestSupport"]),
         .testTarget(
             name: "MSSDaemonTests",
-            dependencies: ["MSSControl", "MSSDaemon", "MSSQueue", "MSSSystem", "MSSVICI", "MSSWire", "TestSupport"]),
+            dependencies: [
+                "MSSControl", "MSSDaemon", "MSSProbe", "MSSQueue", "MSSSystem", "MSSVICI", "MSSWire", "TestSupport",
+            ]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
         .target(name: "TestSupport", dependencies: ["MSSProcess", "MSSSystem", "MSSVICI"], path: "Tests/TestSupport"),

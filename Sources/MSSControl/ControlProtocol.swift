@@ -20,6 +20,8 @@ public struct ControlRequest: Codable, Sendable {
         case netScript = "net-script"
         /// learn-address: a VPN's hook reports a client address (the control group may send this).
         case learn
+        /// Where the ceiling of `address` comes from (`mssclamp explain`).
+        case explain
     }
 
     public var command: Command
@@ -35,7 +37,8 @@ public struct ControlRequest: Codable, Sendable {
     /// reload: accept a file that would remove every peer (an empty or truncated file is refused
     /// otherwise).
     public var allowEmpty: Bool?
-    /// learn: the template, the operation (add, update, delete), the address and the client's name.
+    /// learn: the template, the operation (add, update, delete), the address and the client's name;
+    /// explain: the address.
     public var template: String?
     public var operation: String?
     public var address: String?
@@ -134,6 +137,8 @@ public struct ControlResponse: Codable, Sendable {
     public var total: Int?
     /// batch: one answer per request, in order.
     public var responses: [ControlResponse]?
+    /// explain: where the address's ceiling comes from.
+    public var explanation: Explanation?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil) {
         self.ok = ok

@@ -259,13 +259,16 @@ extension IPPrefix {
         }
     }
 
-    /// 0.0.0.0/0 or ::/0: every address of the family.
-    public var isEverything: Bool {
+    /// The prefix length.
+    public var length: Int {
         switch self {
-        case .v4(let prefix): prefix.length == 0
-        case .v6(let prefix): prefix.length == 0
+        case .v4(let prefix): prefix.length
+        case .v6(let prefix): prefix.length
         }
     }
+
+    /// 0.0.0.0/0 or ::/0: every address of the family.
+    public var isEverything: Bool { length == 0 }
 
     /// The address part as text ("10.8.0.6").
     public var address: String {

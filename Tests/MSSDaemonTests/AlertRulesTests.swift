@@ -32,6 +32,11 @@ struct AlertRulesTests {
         counted.malformed = ["option_length": 1]
         counted.peers = ["rw/a": PeerCounters()]
         counted.autoCeilings = [AutoCeilingReport(peer: "rw/a", template: "rw", address: "10.9.0.2", state: "measured", mss4: 1380, mss6: 1360, pathMTU: 1420, at: 1)]
+        counted.strongswan = StrongSwanReport(
+            socket: "/var/run/charon.vici", connected: true, since: 1, error: nil,
+            sas: [IPsecSAReport(peer: "ipsec/rw.net@10.9.0.1_32", connection: "rw/net", childID: "3", remoteHost: "192.0.2.2",
+                                proposal: "ESP AES_GCM_16-256 in UDP, IPv4 outer", linkMTU: 1400, linkSource: "link_mtu",
+                                mss4: 1298, mss6: 1278, assumed: nil)])
         let statistics = counted
         let rendering = MetricsRendering {
             MetricsRendering.Snapshot(

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MSSPolicy
+import MSSProbe
 import MSSSystem
 import MSSVICI
 import Synchronization
@@ -85,6 +86,27 @@ struct StrongSwanSourceTests {
         #expect(detail == "strongswan rw/net #4 ESP AES_CBC-256/HMAC_SHA2_256_128 in UDP, IPv4 outer, from 192.0.2.2")
         let report = sources.state.withLock { $0.ipsec["ipsec"] ?? [] }
         #expect(report.map(\.childID) == ["3", "6", "4", "8"] && report.allSatisfy { $0.linkSource == "link_mtu" })
+    }
+
+    @Test func anSAsCeilingIsExplainedLayerByLayer() throws {
+        let sa = try #require(Self.listing([("3", "1", ["10.9.0.1/32"], "AES_GCM_16")])["3"])
+        let computed = PeerSources.ipsecCeiling(sa, linkMTU: 1400, defaults: Ceilings(ipv4: 1360, ipv6: 1340))
+        let steps = ControlRequests.derivation(computed.ceiling)
+        #expect(steps.first == "link MTU 1400")
+        #expect(steps.last == "= inner MTU 1338 -> mss 1298 for IPv4 (- 40), 1278 for IPv6 (MTU 1338 - 60)")
+        // The layers add up: 1400 less every layer's bytes is the inner MTU.
+        let bytes = steps.dropFirst().dropLast().compactMap { Int($0.split(separator: " ")[1]) }
+        #expect(1400 - bytes.reduce(0, +) == 1338, "\(steps)")
+        #expect(steps.contains { $0.contains("UDP (NAT-T)") } && steps.contains { $0.contains("IV (aes-gcm-256)") })
+        // No route to the SA's outer address and no link_mtu: the defaults, and it says so.
+        var lost = sa
+        lost.remoteHost = "203.0.113.250"
+        let unknown = PeerSources.ipsecCeiling(lost, linkMTU: nil, defaults: Ceilings(ipv4: 1360, ipv6: 1340))
+        if EchoSweep.routeMTU(to: "203.0.113.250") == nil {
+            #expect(unknown.ceiling == .fixed(Ceilings(ipv4: 1360, ipv6: 1340)) && unknown.assumed?.contains("no route") == true)
+        } else {
+            #expect(unknown.linkSource == "route MTU")
+        }
     }
 
     @Test func aTemplateTakesLinkMTUAloneAndRefusesEncap() throws {

@@ -49,6 +49,9 @@ struct ControlRequests: Sendable {
                 return ControlResponse(ok: false, error: "learn-address operations are add, update and delete, got '\(operation)'")
             }
             return Self.response(learn(template, operation, address, request.commonName, role == .root))
+        case .explain:
+            guard let address = request.address else { return ControlResponse(ok: false, error: "explain needs an address") }
+            return explain(address)
         case .stats:
             let statistics = fullStatistics()
             var response = ControlResponse(ok: true, message: report(statistics))
@@ -107,23 +110,26 @@ struct ControlRequests: Sendable {
         let start = min(max(0, offset), snapshot.definitions.count)
         let end = min(snapshot.definitions.count, start + min(max(1, limit), Self.maximumPageSize))
         var response = ControlResponse(ok: true)
-        response.peers = snapshot.definitions[start..<end].map { definition in
-            let origin: String
-            switch definition.origin {
-            case .file(let file, let line): origin = "\(file):\(line)"
-            case .live: origin = "live"
-            case .source(_, let detail): origin = detail
-            }
-            let ceilings = definition.ceiling.ceilings
-            return PeerReport(
-                name: definition.name, origin: origin, match: definition.match.map(\.description),
-                inInterface: definition.inInterface, outInterface: definition.outInterface,
-                fwmark: definition.fwmark?.description, mss4: ceilings.ipv4, mss6: ceilings.ipv6,
-                ceiling: definition.ceiling.summary, counters: counters[definition.name] ?? PeerCounters())
-        }
+        response.peers = snapshot.definitions[start..<end].map { Self.report($0, counters: counters[$0.name]) }
         response.defaults = snapshot.defaults
         response.policyVersion = snapshot.version
         response.total = snapshot.definitions.count
         return response
+    }
+
+    /// A peer as `peer list` and `explain` show it.
+    static func report(_ definition: PeerDefinition, counters: PeerCounters?) -> PeerReport {
+        let origin: String
+        switch definition.origin {
+        case .file(let file, let line): origin = "\(file):\(line)"
+        case .live: origin = "live"
+        case .source(_, let detail): origin = detail
+        }
+        let ceilings = definition.ceiling.ceilings
+        return PeerReport(
+            name: definition.name, origin: origin, match: definition.match.map(\.description),
+            inInterface: definition.inInterface, outInterface: definition.outInterface,
+            fwmark: definition.fwmark?.description, mss4: ceilings.ipv4, mss6: ceilings.ipv6,
+            ceiling: definition.ceiling.summary, counters: counters ?? PeerCounters())
     }
 }
