@@ -13,6 +13,8 @@ public final class TunnelLab: @unchecked Sendable {
     public let server: String
     /// The gateway's tunnel interface.
     public let gatewayInterface: String
+    /// What `tunnellab up` printed (JSON): for IPsec, the gateway's VICI socket and each client's virtual IPs.
+    public let upOutput: String
     private var background: [BackgroundProcess] = []
 
     /// Builds the lab; `options` are tunnellab's (`--gw-interface`, `--tunnel-mtu`, `--later`, `--user`...).
@@ -26,6 +28,7 @@ public final class TunnelLab: @unchecked Sendable {
             timeout: 90)
         let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
         gatewayInterface = object?["gw_interface"] as? String ?? ""
+        upOutput = output
     }
 
     public func client(_ k: Int) -> String { "\(name)-c\(k)" }
@@ -40,6 +43,22 @@ public final class TunnelLab: @unchecked Sendable {
 
     private func tool(_ arguments: [String], timeout: TimeInterval = 120) throws -> CommandResult {
         try Shell.run([Repository.script("tunnellab")] + arguments, timeout: timeout)
+    }
+
+    /// `tunnellab COMMAND NAME ARGUMENTS...` (sa-down, sa-up, rekey, restart-charon, gw-swanctl); throws
+    /// when it fails.
+    @discardableResult
+    public func lab(_ command: String, _ arguments: [String] = [], timeout: TimeInterval = 120) throws -> CommandResult {
+        let result = try tool([command, name] + arguments, timeout: timeout)
+        guard result.succeeded else { throw CommandFailed(command: ["tunnellab", command, name] + arguments, result: result) }
+        return result
+    }
+
+    /// A value of what `up` printed, by key path ("vici_socket", "clients.1.vip").
+    public func upValue(_ path: String) -> String? {
+        var object = (try? JSONSerialization.jsonObject(with: Data(upOutput.utf8))) as Any?
+        for key in path.split(separator: ".") { object = (object as? [String: Any])?[String(key)] }
+        return object.map { "\($0)" }
     }
 
     /// Adds client K to the WireGuard server (`wg set`).
