@@ -7,6 +7,8 @@ MSSCLAMP_PACKAGES=(
     iptables nftables iproute2 tcpdump netsniff-ng curl ethtool python3 procps util-linux
     prometheus  # promtool, for the alert rules test
     wireguard-go wireguard-tools openvpn openssl  # the tunnel lab (scripts/tunnellab)
+    charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins
+    libstrongswan-standard-plugins libcharon-extauth-plugins  # tunnellab --kind ipsec (extauth: xauth-generic)
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
