@@ -144,11 +144,14 @@ public enum OverheadCalculator {
                 available -= bytes
                 if record { layers.append(OverheadLayer(name: name, bytes: bytes, source: source)) }
             }
-            for layer in ordered {
+            for (index, layer) in ordered.enumerated() {
                 switch layer {
                 case .ipv6Outer:
                     break
                 case .natTraversal:
+                    // The UDP header sits inside ESP tunnel mode's outer IP header: the tunnel case takes it
+                    // there, so the breakdown reads outermost first.
+                    if ordered.indices.contains(index + 1), ordered[index + 1] == .espTunnel { break }
                     take(8, "UDP (NAT-T)", "RFC 3948 section 2.1")
                 case .pppoe:
                     take(8, "PPPoE 6 + PPP 2", "RFC 2516 section 4")
@@ -212,6 +215,7 @@ public enum OverheadCalculator {
                     let tunnel = layer == .espTunnel
                     if tunnel {
                         take(outerIP, ipName, ipSource)
+                        if index > 0, ordered[index - 1] == .natTraversal { take(8, "UDP (NAT-T)", "RFC 3948 section 2.1") }
                     } else {
                         take(innerHeader, "the packet's own IP header (stays in front of ESP)", "RFC 4303 section 3.1.1")
                     }
