@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MSSControl
 import MSSPolicy
 import MSSProbe
 import MSSSystem
@@ -147,8 +148,12 @@ struct StrongSwanSourceTests {
         server.stop()
         #expect(waitUntil { source.report(sas: [])?.error?.contains("cannot connect") == true })
         #expect(source.report(sas: [])?.connected == false)
-        // The last SAs stay in force while charon is away.
+        // The last SAs stay in force while charon is away, and `stats` says it.
         #expect(source.children.map(\.childID) == ["9"])
+        var statistics = Statistics()
+        statistics.strongswan = source.report(sas: [])
+        let text = statistics.rendered(title: "t")
+        #expect(text.contains("strongswan    NOT CONNECTED to \(path) since ") && text.contains("the last 0 SA(s) stay in force"), "\(text)")
         #expect(changes.load(ordering: .relaxed) >= 3)
     }
 
