@@ -38,6 +38,13 @@ public struct IPsecChildSA: Sendable, Hashable {
         self.proposal = proposal
     }
 
+    /// The outer address and port as an endpoint ("192.0.2.2:4500", "[2001:db8::2]:4500"), the form the auto
+    /// ceilings take for WireGuard endpoints too.
+    public var endpoint: String {
+        let port = remotePort ?? "500"
+        return remoteHost.contains(":") ? "[\(remoteHost)]:\(port)" : "\(remoteHost):\(port)"
+    }
+
     /// The remote traffic selectors as prefixes. charon writes a selector as "10.9.0.2/32", with
     /// "[proto/port]" when it is narrowed, or as a range "a..b" when it is not a prefix; a range becomes the
     /// prefixes that cover it exactly. What cannot be read is returned in `unreadable`.

@@ -76,6 +76,7 @@ struct VICIMessageTests {
         let sa = try #require(children.first)
         #expect(sa.connection == "rw" && sa.child == "net" && sa.childID == "3" && sa.ikeID == "1")
         #expect(sa.remoteHost == "192.0.2.2" && sa.proposal.udpEncapsulated && !sa.proposal.outerIPv6)
+        #expect(sa.endpoint == "192.0.2.2:4500")
         #expect(sa.proposal.description == "ESP AES_CBC-256/HMAC_SHA2_256_128 in UDP, IPv4 outer")
         // The range 10.9.0.8..10.9.0.12 is exactly 10.9.0.8/30 + 10.9.0.12/32.
         #expect(sa.remotePrefixes.prefixes.map(\.description) == ["10.9.0.1/32", "10.9.0.8/30", "10.9.0.12/32"])

@@ -100,7 +100,7 @@ extension PeerSources {
                 notes.append("peer \"\(name)\": selectors not matched: \(group.unreadable.joined(separator: ", "))")
             }
             let detail = "strongswan \(newest.connection)/\(newest.child) #\(newest.childID) \(newest.proposal), from \(newest.remoteHost)"
-            peers.append(SourcedPeer(key: group.key, match: group.match, endpoint: newest.remoteHost, detail: detail, own: lowest?.ceiling))
+            peers.append(SourcedPeer(key: group.key, match: group.match, endpoint: newest.endpoint, detail: detail, own: lowest?.ceiling))
         }
         let fresh = state.withLock { state in
             state.ipsec[template.name] = reports
