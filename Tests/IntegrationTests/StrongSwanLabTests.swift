@@ -136,6 +136,24 @@ struct StrongSwanLabTests {
         #expect(try lab.download(3), "road warrior 3: \(daemon.output)")
         #expect(try lab.serverMSS(3) == largest[3])
         #expect(try Self.peers(socket).count == 3)
+
+        // mss = "auto" measures each peer through its SA instead (DF echoes to its virtual IP), and lands on
+        // the same numbers.
+        try Self.policy(socket: vici).replacingOccurrences(of: "strongswan = \"rw\"", with: "strongswan = \"*\"")
+            .replacingOccurrences(of: "link_mtu = 1400", with: "mss = \"auto\"")
+            .write(toFile: file.path, atomically: true, encoding: .utf8)
+        try Shell.check([BuiltProducts.mssclamp, "reload", "--socket", socket])
+        let measured = try eventually(timeout: 20) {
+            let reports = try WireGuardPeerTests.autoCeilings(socket: socket)
+            return [1, 2, 3].allSatisfy { WireGuardPeerTests.measured(reports, address: vips[$0]!) != nil }
+        }
+        let reports = try WireGuardPeerTests.autoCeilings(socket: socket)
+        #expect(measured, "not measured: \(reports)")
+        for k in [1, 2, 3] {
+            let mss = WireGuardPeerTests.measured(reports, address: vips[k]!)
+            print("road warrior \(k): mss = \"auto\" measured \(mss ?? 0), largest that works \(largest[k] ?? 0)")
+            #expect(mss == largest[k], "road warrior \(k): measured \(mss ?? 0), largest that works \(largest[k] ?? 0)")
+        }
     }
 
     /// The updown hook (packaging/mssclamp-updown) under charon's real updown plugin: the socket given on
