@@ -43,6 +43,10 @@ public final class PolicySnapshot: Sendable {
     public let peerNames: [String]
     /// Interface names a peer uses that did not exist when this snapshot was built.
     public let missingInterfaces: [String]
+    /// Each interface name a peer uses, with the index it resolved to (0: it did not exist).
+    public let interfaceIndexes: [String: UInt32]
+    /// True when some peer names an interface (the workers then watch for indexes this snapshot missed).
+    public let namesInterfaces: Bool
     @usableFromInline let table4: PrefixTable4
     @usableFromInline let table6: PrefixTable6
     /// Indexes of peers without prefixes, in order; every one that admits a packet is a candidate.
@@ -77,11 +81,14 @@ public final class PolicySnapshot: Sendable {
         definitions = all
         peerNames = all.map(\.name)
         var missing: [String] = []
+        var resolved: [String: UInt32] = [:]
         func resolve(_ name: String?) -> UInt32? {
             guard let name else { return nil }
-            if let index = interfaceIndex(name) { return index }
-            if !missing.contains(name) { missing.append(name) }
-            return 0
+            if let index = resolved[name] { return index }
+            let index = interfaceIndex(name) ?? 0
+            if index == 0 { missing.append(name) }
+            resolved[name] = index
+            return index
         }
         var compiled: [CompiledPeer] = []
         var entries4: [(IPv4Prefix, Int32)] = []
@@ -102,6 +109,8 @@ public final class PolicySnapshot: Sendable {
         }
         peers = compiled
         missingInterfaces = missing
+        interfaceIndexes = resolved
+        namesInterfaces = !resolved.isEmpty
         self.unaddressed = unaddressed
         table4 = PrefixTable4(entries4)
         table6 = PrefixTable6(entries6)
@@ -111,6 +120,14 @@ public final class PolicySnapshot: Sendable {
     public static func systemInterfaceIndex(_ name: String) -> UInt32? {
         let index = if_nametoindex(name)
         return index == 0 ? nil : index
+    }
+
+    /// `if_indextoname`, nil when no interface has that index (0 included).
+    public static func systemInterfaceName(_ index: UInt32) -> String? {
+        guard index != 0 else { return nil }
+        var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(index, &name) != nil else { return nil }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The ceiling for `segment`: the lowest among the peers that claim its source, its destination, and

@@ -40,6 +40,9 @@ final class Worker: @unchecked Sendable {
     var batchObserver: (@Sendable (Int) -> Void)?
     /// Rate-limited audit log of clamps and insertions (nil: off).
     var audit: ClampAudit?
+    /// Re-resolves the peers' interface names now (see `InterfaceWatch`); nil: the worker does not
+    /// watch interface indexes.
+    var refreshInterfaces: (@Sendable () -> Void)?
 
     init(socket: QueueSocket, store: PolicyStore) {
         self.socket = socket
@@ -80,6 +83,8 @@ final class Worker: @unchecked Sendable {
         var touched: [Int] = []
         touched.reserveCapacity(4096)
         var lastTurn = monotonicMilliseconds()
+        var watch = InterfaceWatch()
+        let refreshInterfaces = self.refreshInterfaces
         while !stop.load(ordering: .relaxed) {
             let received: Int
             do {
@@ -112,6 +117,16 @@ final class Worker: @unchecked Sendable {
             counters.counts[.largestBatch] = UInt64(received)
             do throws(QueueError) {
                 let messages = try socket.forEachPacket(received: received, verdicts: &verdicts) { packet, verdicts in
+                    if policy.namesInterfaces, let refreshInterfaces,
+                        watch.isStale(packet.inInterface, policy: policy) || watch.isStale(packet.outInterface, policy: policy)
+                    {
+                        // An interface came back under a new index: decide this packet with the names
+                        // resolved anew. Mid-batch only when the peers are the same (their counters are
+                        // kept by index); otherwise the next batch takes the new policy as usual.
+                        refreshInterfaces()
+                        let fresh = store.snapshot
+                        if fresh.version != policy.version, fresh.peerNames == policy.peerNames { policy = fresh }
+                    }
                     handle(
                         packet, policy: policy, verdicts: &verdicts, counters: &counters, peers: &peers,
                         touched: &touched)

@@ -269,21 +269,21 @@ public final class PolicyManager: Sendable {
     }
 
     /// Re-resolves interface names (tunnel interfaces come and go with new indexes); publishes a new
-    /// snapshot only when an index changed. Returns it, or nil when nothing changed. Skipped (nil) while
-    /// another change holds the policy, so the main loop never waits behind a large reload.
-    public func refreshInterfaces() -> PolicySnapshot? {
-        state.withLockIfAvailable { state -> PolicySnapshot? in
-            let current = store.snapshot
-            let names = Set(current.definitions.flatMap { [$0.inInterface, $0.outInterface].compactMap { $0 } })
-            guard !names.isEmpty else { return nil }
-            let changed = current.peers.enumerated().contains { index, peer in
-                let definition = current.definitions[index]
-                let inNow = definition.inInterface.map { interfaceIndex($0) ?? 0 }
-                let outNow = definition.outInterface.map { interfaceIndex($0) ?? 0 }
-                return inNow != peer.inInterface || outNow != peer.outInterface
-            }
-            guard changed else { return nil }
-            return try? publish(&state, configuration: state.configuration, live: state.live)
-        } ?? nil
+    /// snapshot only when an index changed. Returns it, or nil when nothing changed. Unless `waiting`,
+    /// skipped (nil) while another change holds the policy, so the main loop never waits behind a large
+    /// reload. The link-event thread waits, so no event is lost to a busy lock; so does a worker that met
+    /// an index the policy missed (rare: just after an interface came back), since deciding its SYN on
+    /// the stale policy is what it must avoid.
+    public func refreshInterfaces(waiting: Bool = false) -> PolicySnapshot? {
+        if waiting { return state.withLock { reresolve(&$0) } }
+        return state.withLockIfAvailable { reresolve(&$0) } ?? nil
+    }
+
+    private func reresolve(_ state: inout State) -> PolicySnapshot? {
+        let current = store.snapshot
+        guard current.namesInterfaces else { return nil }
+        let changed = current.interfaceIndexes.contains { name, index in (interfaceIndex(name) ?? 0) != index }
+        guard changed else { return nil }
+        return try? publish(&state, configuration: state.configuration, live: state.live)
     }
 }

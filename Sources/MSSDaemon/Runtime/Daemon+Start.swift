@@ -72,10 +72,11 @@ extension Daemon {
         background = JobQueue(threads: 1)
         changes.start()
         // A recreated interface gets its peer back before its first SYN: re-resolve on the link event
-        // itself (the main loop's 5-second check stays as a fallback).
+        // itself; a worker that sees the new index first re-resolves then (InterfaceWatch), and the main
+        // loop's 5-second check stays as a last fallback.
         sources?.start()
         linkEvents?.start { [self] in
-            if let snapshot = policy.refreshInterfaces() {
+            if let snapshot = policy.refreshInterfaces(waiting: true) {
                 logger.info("interface change: policy version \(snapshot.version) resolves the peers' interfaces anew")
             }
         }

@@ -111,6 +111,9 @@ public final class Daemon: @unchecked Sendable {
                 throw error
             }
         }
+        // Waiting: the link-event thread may be publishing the same change; without its snapshot the
+        // worker would decide the SYN on the stale one. Reached only just after an interface came back.
+        for worker in workers { worker.refreshInterfaces = { [policy] in _ = policy.refreshInterfaces(waiting: true) } }
         if configuration.auditPerSecond > 0 {
             for worker in workers { worker.audit = ClampAudit(logger: logger, perSecond: configuration.auditPerSecond) }
         }
