@@ -88,15 +88,19 @@ let package = Package(
         .testTarget(name: "MSSSystemTests", dependencies: ["MSSSystem"]),
         .testTarget(name: "MSSRulesTests", dependencies: ["MSSRules", "MSSPolicy", "MSSWire"]),
         .testTarget(name: "MSSProcessTests", dependencies: ["MSSProcess"]),
-        .testTarget(name: "MSSVICITests", dependencies: ["MSSVICI", "MSSPolicy", "MSSSystem", "TestSupport"]),
+        .testTarget(name: "MSSVICITests", dependencies: ["MSSVICI", "MSSPolicy", "MSSSystem", "VICITestSupport"]),
         .testTarget(
             name: "MSSDaemonTests",
             dependencies: [
                 "MSSControl", "MSSDaemon", "MSSProbe", "MSSQueue", "MSSSystem", "MSSVICI", "MSSWire", "TestSupport",
+                "VICITestSupport",
             ]),
         .testTarget(name: "MSSPolicyTests", dependencies: ["MSSPolicy", "MSSWire", "WireFixtures", "TestSupport"]),
         // Helpers for tests that run real programs: processes, namespaces, veth links, built binaries.
-        .target(name: "TestSupport", dependencies: ["MSSProcess", "MSSSystem", "MSSVICI"], path: "Tests/TestSupport"),
+        // Only MSSProcess, so that scripts/mutants can copy it with the modules it mutates.
+        .target(name: "TestSupport", dependencies: ["MSSProcess"], path: "Tests/TestSupport"),
+        // charon's side of VICI for the tests: its messages as 5.9.8 sends them, and a scripted charon.
+        .target(name: "VICITestSupport", dependencies: ["MSSSystem", "MSSVICI"], path: "Tests/VICITestSupport"),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "mssclamp"]),
         .testTarget(
             name: "MSSCaptureTests",

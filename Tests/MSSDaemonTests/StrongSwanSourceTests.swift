@@ -7,6 +7,7 @@ import MSSSystem
 import MSSVICI
 import Synchronization
 import TestSupport
+import VICITestSupport
 import Testing
 
 @testable import MSSDaemon

@@ -1,5 +1,5 @@
 import MSSPolicy
-import TestSupport
+import VICITestSupport
 import Testing
 
 @testable import MSSVICI
