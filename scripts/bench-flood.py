@@ -2,7 +2,8 @@
 """`scripts/bench flood`: SYNs at the generator's full rate through a router, in one run, interleaved:
   (k) the kernel's TCPMSS target (`-m tcpmss --mss 1361:65535 -j TCPMSS --set-mss 1360`);
   (m) mssclamp as `run --install-rules` installs it: every SYN queued, fail-open, the kernel safety net
-      behind the queue, default queue length and socket buffer.
+      behind the queue, default queue length and socket buffer, the black-hole watch on (its sampler);
+  (n) the same with --no-detect: what the watch costs a SYN flood is the ratio (m)/(n).
 For each: the rate of SYNs delivered clamped (MSS <= 1360) at the sink in steady state (counted over
 `--seconds` after `--warmup` seconds of flood: a flood lasts, and the daemon needs a moment to see it and
 start shedding), and over the whole run, warm-up included: SYNs sent (trafgen), delivered unclamped, lost
@@ -82,12 +83,12 @@ def run_kernel(config, seconds):
 EXTRA = []
 
 
-def run_mssclamp(mssclamp, config, seconds):
+def run_mssclamp(mssclamp, config, seconds, variant="m"):
     bq.set_rule(None)
     log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
     daemon = subprocess.Popen(
         ["ip", "netns", "exec", bq.ROUTER, mssclamp, "run", "--mss", "1360", "--install-rules",
-         "--control-socket", SOCKET] + EXTRA, stdout=log, stderr=log)
+         "--control-socket", SOCKET] + EXTRA + (["--no-detect"] if variant == "n" else []), stdout=log, stderr=log)
     deadline = time.time() + 30
     while time.time() < deadline:
         if "clamping on queue" in open(log.name).read():
@@ -100,7 +101,7 @@ def run_mssclamp(mssclamp, config, seconds):
     sent, window = flood(config, seconds)
     time.sleep(0.5)  # what is still queued gets its verdict
     clamped1, other1 = bq.sink_counts()
-    result = {"variant": "m", "sent": sent, "window_clamped": window, "clamped": clamped1 - clamped0,
+    result = {"variant": variant, "sent": sent, "window_clamped": window, "clamped": clamped1 - clamped0,
               "unclamped": other1 - other0, "queue_drops": queue_counters() - drops0,
               "net_clamped": net_clamped() - net0, "daemon_clamped": daemon_clamped(mssclamp) - stats0}
     daemon.terminate()
@@ -163,12 +164,12 @@ def main():
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as handle:
         handle.write(bq.TRAFGEN)
         config = handle.name
-    rows = {"k": [], "m": []}
+    rows = {"k": [], "m": [], "n": []}
     try:
         bq.up()
         for run in range(runs):
-            for variant in ("km" if run % 2 == 0 else "mk"):
-                row = run_kernel(config, seconds) if variant == "k" else run_mssclamp(mssclamp, config, seconds)
+            for variant in "kmn"[run % 3:] + "kmn"[:run % 3]:  # rotated: no variant always goes first
+                row = run_kernel(config, seconds) if variant == "k" else run_mssclamp(mssclamp, config, seconds, variant)
                 rows[variant].append(row)
                 print(f"  run {run + 1}/{runs} {variant}: clamped {row['window_clamped'] / seconds:,.0f}/s after the "
                       f"warm-up; whole run: sent {row['sent']:,}, clamped {row['clamped']:,}, unclamped "
@@ -182,7 +183,7 @@ def main():
         os.unlink(config)
         shutil.rmtree(os.path.dirname(SOCKET), ignore_errors=True)
 
-    names = {"k": "(k) kernel TCPMSS", "m": "(m) mssclamp --install-rules"}
+    names = {"k": "(k) kernel TCPMSS", "m": "(m) mssclamp --install-rules", "n": "(n) the same, --no-detect"}
 
     def summary(variant):
         data = rows[variant]
@@ -197,19 +198,20 @@ def main():
                 "net_clamped_total": sum(row["net_clamped"] for row in data),
                 "daemon_clamped_total": sum(row["daemon_clamped"] for row in data), "runs": data}
 
-    table = {"k": summary("k"), "m": summary("m")}
-    empty = [names[variant] for variant in "km" if not table[variant]["clamped_per_s"] or not table[variant]["sent_per_s"]]
+    table = {"k": summary("k"), "m": summary("m"), "n": summary("n")}
+    empty = [names[variant] for variant in "kmn" if not table[variant]["clamped_per_s"] or not table[variant]["sent_per_s"]]
     if empty:
         raise SystemExit(f"bench flood: no SYN sent or delivered clamped for {', '.join(empty)}; no result written")
     ratio = table["m"]["clamped_per_s"] / table["k"]["clamped_per_s"]
-    report = {"benchmark": "flood", "runs": runs, "seconds_per_run": seconds, "warmup_seconds": WARMUP[0], "variants": table,
+    detect_ratio = table["m"]["clamped_per_s"] / table["n"]["clamped_per_s"]
+    report = {"ratio_clamped_m_over_n": detect_ratio, "benchmark": "flood", "runs": runs, "seconds_per_run": seconds, "warmup_seconds": WARMUP[0], "variants": table,
               "ratio_clamped_m_over_k": ratio, "burst_50000": burst_result, "daemon_arguments": EXTRA}
     with open(output, "w") as handle:
         json.dump(report, handle, indent=2)
     print(f"SYN flood at the generator's full rate: {runs} interleaved runs of {WARMUP[0]:g}s warm-up + {seconds:g}s "
           f"counted, trafgen on all {os.cpu_count()} CPUs")
     print(f"  {'variant':30} {'clamped/s':>11} | whole runs: {'sent/s':>11} {'unclamped':>10} {'lost':>6} {'queue drops':>12}")
-    for variant in "km":
+    for variant in "kmn":
         row = table[variant]
         print(f"  {names[variant]:30} {row['clamped_per_s']:>11,.0f} | {'':12}{row['sent_per_s']:>11,.0f} "
               f"{row['unclamped_total']:>10} {row['lost_total']:>6} {row['queue_drops_total']:>12}")
@@ -217,6 +219,7 @@ def main():
     print(f"  mssclamp: {m['daemon_clamped_total']:,} SYNs clamped by the daemon, {m['net_clamped_total']:,} by the "
           f"kernel safety net; {m['unclamped_total']} unclamped, {m['queue_drops_total']} dropped at the queue")
     print(f"  ratio clamped (m)/(k): {ratio:.3f}   (goal >= 0.9, with 0 unclamped and 0 dropped)")
+    print(f"  ratio clamped (m)/(n), the black-hole watch on/off: {detect_ratio:.3f}")
     b = burst_result
     print(f"  burst of 50,000 SYNs into a live daemon with the defaults: sent {b['sent']:,}, delivered clamped "
           f"{b['clamped']:,}, unclamped {b['unclamped']}, queue drops {b['queue_drops']}; clamped by the daemon "

@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
+#include <linux/netfilter/nfnetlink_log.h>
 
 // The Swift side hard-codes these layouts and values; fail the build if the kernel headers disagree.
 _Static_assert(sizeof(struct nlmsghdr) == 16, "nlmsghdr is 16 bytes");
@@ -26,6 +27,13 @@ _Static_assert(NLMSG_ERROR == 2 && NLMSG_DONE == 3, "netlink control types");
 _Static_assert((NLA_TYPE_MASK & 0xffff) == 0x3fff, "attribute type mask");
 _Static_assert(((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET) == (3 << 8 | 0), "NetlinkLayout.typePacket");
 _Static_assert(((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT) == (3 << 8 | 1), "NetlinkLayout.typeVerdict");
+// nfnetlink_log, for the black-hole samples (MSSQueue/SampleSocket.swift, LogLayout).
+_Static_assert(((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET) == (4 << 8 | 0), "LogLayout.typePacket");
+_Static_assert(((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG) == (4 << 8 | 1), "LogLayout.typeConfig");
+_Static_assert(NFULA_PAYLOAD == 9 && NFULA_CFG_CMD == 1 && NFULA_CFG_MODE == 2, "LogLayout attributes");
+_Static_assert(NFULA_CFG_NLBUFSIZ == 3 && NFULA_CFG_TIMEOUT == 4 && NFULA_CFG_QTHRESH == 5, "LogLayout attributes");
+_Static_assert(NFULNL_CFG_CMD_BIND == 1 && NFULNL_COPY_PACKET == 2, "LogLayout values");
+_Static_assert(sizeof(struct nfulnl_msg_config_mode) == 6, "nfulnl_msg_config_mode is packed, 6 bytes");
 
 struct CMSSClampShim_ReceiveBatch {
     unsigned count;

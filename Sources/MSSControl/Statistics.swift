@@ -54,6 +54,8 @@ public struct Statistics: Sendable, Hashable, Codable {
     public var autoCeilings: [AutoCeilingReport] = []
     /// The strongSwan source (nil: no strongswan template).
     public var strongswan: StrongSwanReport?
+    /// The black-hole watch (nil: not running).
+    public var blackHoles: BlackHoleReport?
 
     public init() {}
 
@@ -72,7 +74,7 @@ public struct Statistics: Sendable, Hashable, Codable {
     }
 
     private enum Field: String, CaseIterable {
-        case outcomes, malformed, missingMSS, peers, safetyNetClamped, queuedShare, sheddingEpisodes, autoCeilings, strongswan
+        case outcomes, malformed, missingMSS, peers, safetyNetClamped, queuedShare, sheddingEpisodes, autoCeilings, strongswan, blackHoles
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +92,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         sheddingEpisodes = try container.decodeIfPresent(UInt64.self, forKey: key(.sheddingEpisodes)) ?? 0
         autoCeilings = try container.decodeIfPresent([AutoCeilingReport].self, forKey: key(.autoCeilings)) ?? []
         strongswan = try container.decodeIfPresent(StrongSwanReport.self, forKey: key(.strongswan))
+        blackHoles = try container.decodeIfPresent(BlackHoleReport.self, forKey: key(.blackHoles))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -105,6 +108,7 @@ public struct Statistics: Sendable, Hashable, Codable {
         try container.encode(sheddingEpisodes, forKey: key(.sheddingEpisodes))
         try container.encode(autoCeilings, forKey: key(.autoCeilings))
         try container.encodeIfPresent(strongswan, forKey: key(.strongswan))
+        try container.encodeIfPresent(blackHoles, forKey: key(.blackHoles))
     }
 }
 

@@ -32,6 +32,8 @@ public struct Instance: Sendable, Hashable, CustomStringConvertible {
     public var livenessList: String { isPrimary ? "mssclamp_alive" : "mssclamp_alive-\(name)" }
     /// The safety net's nft table (nft names: letters, digits, underscores).
     public var netTable: String { isPrimary ? "mssclamp_net" : "mssclamp_net_" + name.replacingAll("-", with: "_") }
+    /// The black-hole sampler's nft table (`SamplingRules`).
+    public var sampleTable: String { isPrimary ? "mssclamp_sample" : "mssclamp_sample_" + name.replacingAll("-", with: "_") }
     /// The control socket, unless the file or the command line names one.
     public var controlSocket: String {
         isPrimary ? PolicyConfiguration.defaultControlSocket : "/run/mssclamp/control-\(name).sock"

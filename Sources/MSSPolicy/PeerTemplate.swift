@@ -52,6 +52,8 @@ public struct PeerTemplate: Sendable, Hashable {
     /// strongSwan: `link_mtu`, the link each SA's ceiling is computed on (nil: the route MTU toward the SA's
     /// outer address). Also what an `mss = "auto"` peer falls back to, with its SA's proposal.
     public var linkMTU: Int?
+    /// `detect = false`: its peers' addresses are left alone by the black-hole watch.
+    public var detect = true
 
     public init(name: String, source: PeerSource, ceiling: TemplateCeiling, file: String = "", line: Int = 0) {
         self.name = name

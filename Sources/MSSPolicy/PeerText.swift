@@ -12,10 +12,11 @@ extension PeerDefinition {
         if let inInterface { lines.append("in_interface = \(quoted(inInterface))") }
         if let outInterface { lines.append("out_interface = \(quoted(outInterface))") }
         if let fwmark { lines.append("fwmark = \(quoted(fwmark.description))") }
+        if !detect { lines.append("detect = false") }
         switch ceiling {
         case .none:
             lines.append("mss = \"none\"")
-        case .fixed(let ceilings), .measured(let ceilings, _):
+        case .fixed(let ceilings), .measured(let ceilings, _), .detected(let ceilings, _):
             lines.append("mss = " + (ceilings.ipv4.map(String.init) ?? "\"none\""))
             lines.append("mss6 = " + (ceilings.ipv6.map(String.init) ?? "\"none\""))
         case .derived(let mtu, let encapsulation, let cipher, let integrity, _):

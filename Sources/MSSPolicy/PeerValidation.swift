@@ -22,6 +22,12 @@ extension PolicyReader {
         return (name, label)
     }
 
+    /// `detect = false`: the black-hole watch leaves this peer's addresses alone (default true).
+    mutating func readDetect(_ table: TOMLTable, label: String) -> Bool {
+        guard let entry = table["detect"] else { return true }
+        return boolean(entry, "\(label).detect") ?? true
+    }
+
     mutating func readPeer(_ table: TOMLTable) -> PeerDefinition? {
         let errorsBefore = diagnostics.count
         let (name, label) = readPeerName(table)
@@ -67,9 +73,12 @@ extension PolicyReader {
             fail(table.line, "\(label).match", "a peer needs match, in_interface, out_interface or fwmark")
         }
         let ceiling = readCeiling(table, label: label)
+        let detect = readDetect(table, label: label)
         guard diagnostics.count == errorsBefore, let ceiling else { return nil }
-        return PeerDefinition(
+        var peer = PeerDefinition(
             name: name, match: prefixes, inInterface: inInterface, outInterface: outInterface, fwmark: mark,
             ceiling: ceiling, origin: .file(file, line: table.line))
+        peer.detect = detect
+        return peer
     }
 }

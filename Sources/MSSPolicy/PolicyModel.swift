@@ -43,6 +43,9 @@ public enum PeerCeiling: Sendable, Hashable {
     /// A peer of an `mss = "auto"` template: measured, provisional while measuring, or the fallback; `note`
     /// says which and when.
     case measured(Ceilings, note: String)
+    /// An address's own ceiling, lowered from its peer's after a black hole was seen toward it
+    /// (`DetectedCeiling`); `note` gives the evidence and the expiry.
+    case detected(Ceilings, note: String)
 
     /// The ceilings per family (nil: no clamp).
     public var ceilings: Ceilings {
@@ -51,6 +54,7 @@ public enum PeerCeiling: Sendable, Hashable {
         case .none: Ceilings(ipv4: nil, ipv6: nil)
         case .derived(_, _, _, _, let ceilings): ceilings
         case .measured(let ceilings, _): ceilings
+        case .detected(let ceilings, _): ceilings
         }
     }
 }
@@ -77,6 +81,8 @@ public struct PeerDefinition: Sendable, Hashable {
     public var fwmark: FirewallMark?
     public var ceiling: PeerCeiling
     public var origin: PeerOrigin
+    /// The black-hole watch may lower its addresses' ceilings (`detect`, default true).
+    public var detect = true
 
     public init(
         name: String, match: [IPPrefix], inInterface: String? = nil, outInterface: String? = nil,
@@ -206,6 +212,7 @@ extension PeerCeiling {
         case .derived(let mtu, let encapsulation, let cipher, let integrity, let ceilings):
             "link \(mtu) \(([encapsulation.joined(separator: "+")] + [cipher, integrity].compactMap { $0 }).joined(separator: " ")) -> mss \(ceilings)"
         case .measured(let ceilings, let note): "auto \(ceilings) (\(note))"
+        case .detected(let ceilings, let note): "detected \(ceilings) (\(note))"
         }
     }
 }

@@ -20,7 +20,7 @@ struct PolicyReader {
     static let peerKeys: Set<String> = [
         "name", "match", "in_interface", "out_interface", "fwmark", "mss", "mss6", "link_mtu", "encap", "cipher",
         "integrity", "wireguard", "learn_address", "learn_within", "learn_max", "learn_subnets",
-        "strongswan",
+        "strongswan", "detect",
     ]
 
     mutating func fail(_ line: Int, _ key: String, _ message: String) {

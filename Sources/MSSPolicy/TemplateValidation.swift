@@ -57,10 +57,12 @@ extension PolicyReader {
             ceiling = readCeiling(table, label: label).map { .given($0) }
         }
         let learning = readLearnBounds(table, label: label, learns: source == .learnAddress)
+        let detect = readDetect(table, label: label)
         guard diagnostics.count == errorsBefore, let source, let ceiling else { return nil }
         var template = PeerTemplate(name: name, source: source, ceiling: ceiling, file: file, line: table.line)
         template.learning = learning
         template.linkMTU = saLinkMTU
+        template.detect = detect
         return template
     }
 }

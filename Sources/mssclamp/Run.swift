@@ -30,6 +30,11 @@ extension MSSClamp {
             help: "With --install-rules, put the kernel safety net behind the queue: SYNs the daemon cannot take are clamped by the kernel (and counted). It stays when the daemon stops. Default: on.")
         var safetyNet = true
 
+        @Flag(
+            inversion: .prefixedNo,
+            help: "With --install-rules, watch live traffic for black holes (a sample of large TCP segments, NFLOG) and lower the ceiling of an address one is seen toward; `detect = false` turns it off per peer. Default: on.")
+        var detect = true
+
         @Option(help: "Packets the kernel may hold per queue waiting for a verdict (default: the file's [queue] maxlen, else \(QueueDefaults.maxlen)).") var queueMaxlen: Int?
 
         @Option(help: "Datagrams received per recvmmsg call, \(ValueRange.queueBatch) (default: the file's [queue] batch, else \(QueueDefaults.batch)).") var batch: Int?
@@ -83,6 +88,7 @@ extension MSSClamp {
                 installRules: installRules)
             settings.user = user
             settings.safetyNet = safetyNet
+            settings.detect = detect
             settings.dropPrivileges = !keepCapabilities
             settings.metricsAddress = metrics
             settings.auditPerSecond = max(0, logClamps)

@@ -37,6 +37,10 @@ struct AlertRulesTests {
             sas: [IPsecSAReport(peer: "ipsec/rw.net@10.9.0.1_32", connection: "rw/net", childID: "3", remoteHost: "192.0.2.2",
                                 proposal: "ESP AES_GCM_16-256 in UDP, IPv4 outer", linkMTU: 1400, linkSource: "link_mtu",
                                 mss4: 1298, mss6: 1278, assumed: nil)])
+        var holes = BlackHoleReport(table: "mssclamp_sample", group: 19795)
+        holes.signatures = ["rw/a": 1]
+        holes.lowered = ["rw/a": 1]
+        counted.blackHoles = holes
         let statistics = counted
         let rendering = MetricsRendering {
             MetricsRendering.Snapshot(

@@ -43,10 +43,12 @@ public final class Lab: @unchecked Sendable {
     /// A control socket path in a directory the daemon creates for it under /tmp.
     public static func privateSocket(_ name: String) -> String { "/tmp/\(name).d/control.sock" }
 
-    /// Removes a socket made with `privateSocket`, its learned-peers file and its directory.
+    /// Removes a socket made with `privateSocket`, its learned-peers and detected-ceilings files and its
+    /// directory.
     public static func removePrivateSocket(_ path: String) {
         unlink(path)
         unlink(path + ".learned")
+        unlink(path + ".detected")
         rmdir((path as NSString).deletingLastPathComponent)
     }
 

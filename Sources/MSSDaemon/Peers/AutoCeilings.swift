@@ -160,10 +160,53 @@ final class AutoCeilings: @unchecked Sendable {
     /// When each address was last swept (the measuring thread's alone).
     private var lastSweep: [String: Int64] = [:]
 
+    /// Sweeps asked for once, by address, with what to call with the result (the black-hole watch's
+    /// confirmations): run before the peers' own, within the same one-sweep-per-address bound.
+    private let requests = Mutex<[(address: String, done: @Sendable (SweepResult) -> Void)]>([])
+
+    /// Measures `address` once and calls `done` on the measuring thread; false when nothing can measure
+    /// (no ICMP sockets). A request for an address already waiting is merged into it.
+    func measureOnce(_ address: String, done: @escaping @Sendable (SweepResult) -> Void) -> Bool {
+        guard sockets != nil else { return false }
+        requests.withLock { requests in
+            guard requests.count < 256 else { return }
+            requests.append((address, done))
+        }
+        return true
+    }
+
+    /// The first request whose address may be swept now (`minimumGap`), taken off the list.
+    private func nextRequest(now: Int64) -> (address: String, done: @Sendable (SweepResult) -> Void)? {
+        requests.withLock { requests in
+            guard let index = requests.firstIndex(where: { request in
+                lastSweep[request.address].map { now - $0 >= Self.minimumGap } ?? true
+            }) else { return nil }
+            return requests.remove(at: index)
+        }
+    }
+
+    private func sweep(_ address: String, sockets: EchoSockets, identifier: UInt16, now: Int64) -> (SweepResult, [ICMPNotice]) {
+        if lastSweep.count > 4096 { lastSweep = lastSweep.filter { now - $0.value < Self.minimumGap } }
+        lastSweep[address] = now
+        var sweep = EchoSweep(sockets: sockets, identifier: identifier)
+        let ipv6 = address.contains(":")
+        let result = sweep.run(
+            target: address, minimum: (ipv6 ? IPFamily.ipv6 : .ipv4).guaranteedMTU,
+            maximum: ValueRange.linkMTU.upperBound)
+        return (result, sweep.notices)
+    }
+
     private func run(_ sockets: EchoSockets) {
         var identifier = UInt16(truncatingIfNeeded: getpid() &* 31)
         while !stopping.load(ordering: .relaxed) {
             let now = monotonicMilliseconds()
+            if let request = nextRequest(now: now) {
+                identifier &+= 7
+                let (result, notices) = sweep(request.address, sockets: sockets, identifier: identifier, now: now)
+                request.done(result)
+                handle(notices)
+                continue
+            }
             let due = entries.withLock { entries in
                 entries.values.filter { $0.due <= now }.min { $0.due < $1.due }?.target
             }
@@ -182,15 +225,9 @@ final class AutoCeilings: @unchecked Sendable {
                 continue
             }
             identifier &+= 7
-            if lastSweep.count > 4096 { lastSweep = lastSweep.filter { now - $0.value < Self.minimumGap } }
-            lastSweep[target.address] = now
-            var sweep = EchoSweep(sockets: sockets, identifier: identifier)
-            let ipv6 = target.address.contains(":")
-            let result = sweep.run(
-                target: target.address, minimum: (ipv6 ? IPFamily.ipv6 : .ipv4).guaranteedMTU,
-                maximum: ValueRange.linkMTU.upperBound)
+            let (result, notices) = sweep(target.address, sockets: sockets, identifier: identifier, now: now)
             finish(target, result)
-            handle(sweep.notices)
+            handle(notices)
         }
     }
 

@@ -192,6 +192,11 @@ final class PolicyChanges: @unchecked Sendable {
         return SafetyNet.script(NftPolicy(snapshot: snapshot), spec: ruleSpec(snapshot))
     }
 
+    /// What the safety net holds for `address` (`RuleKeeper.netHolding`); nil without a net.
+    func netHolding(_ address: IPPrefix) -> (table: String, version: UInt64, elements: [String])? {
+        rules?.netHolding(address)
+    }
+
     func warnMissingInterfaces(_ snapshot: PolicySnapshot) {
         for name in snapshot.missingInterfaces {
             logger.warning("interface \(name) does not exist (yet); peers naming it match nothing until it appears")

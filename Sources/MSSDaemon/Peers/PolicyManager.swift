@@ -15,6 +15,9 @@ public final class PolicyManager: Sendable {
         /// Peers made by templates (WireGuard peers, learned addresses); kept across reloads while their
         /// template exists, never saved to the file.
         var sourced: [PeerDefinition] = []
+        /// Ceilings lowered per address after black holes were seen (BlackHoleWatch); applied on top of
+        /// every peer list compiled (`PeerDefinition.applying`).
+        var detected: [DetectedCeiling] = []
         var version: UInt64
         /// Who holds each name and prefix among the file's and the live peers: a `peer add` is checked
         /// against these in O(k), not by compiling the whole policy (`PeerIndex`).
@@ -68,8 +71,19 @@ public final class PolicyManager: Sendable {
         _ state: inout State, configuration: PolicyConfiguration, live: [PeerDefinition], sourced: [PeerDefinition]? = nil
     ) throws(PolicyError) -> PolicySnapshot {
         let kept = Self.admissible(sourced ?? state.sourced, configuration: configuration, live: live).kept
-        let snapshot = try PolicySnapshot(
-            version: state.version + 1, configuration: configuration, livePeers: live + kept, interfaceIndex: interfaceIndex)
+        let snapshot: PolicySnapshot
+        if state.detected.isEmpty {
+            snapshot = try PolicySnapshot(
+                version: state.version + 1, configuration: configuration, livePeers: live + kept, interfaceIndex: interfaceIndex)
+        } else {
+            // The same peers in the same order, with each detected address split off its peer.
+            var compiled = configuration
+            compiled.peers = []
+            snapshot = try PolicySnapshot(
+                version: state.version + 1, configuration: compiled,
+                livePeers: PeerDefinition.applying(state.detected, to: configuration.peers + live + kept),
+                interfaceIndex: interfaceIndex)
+        }
         state.version += 1
         state.configuration = configuration
         published.withLock { $0 = configuration }
@@ -97,6 +111,7 @@ public final class PolicyManager: Sendable {
                 continue  // its template is gone: so is the peer
             }
             if case .given(let ceiling) = template.ceiling { peer.ceiling = ceiling }
+            peer.detect = template.detect
             guard !names.contains(peer.name) else {
                 refused.append((peer.name, "the name is taken"))
                 continue
@@ -110,6 +125,25 @@ public final class PolicyManager: Sendable {
             kept.append(peer)
         }
         return (kept, refused)
+    }
+
+    /// The detected ceilings in force.
+    public var detected: [DetectedCeiling] { state.withLock { $0.detected } }
+
+    /// Replaces the detected ceilings and publishes the result; nil when nothing changed or the policy
+    /// could not be compiled with them (they are then not taken).
+    public func replaceDetected(_ detected: [DetectedCeiling]) -> PolicySnapshot? {
+        state.withLock { state in
+            guard state.detected != detected else { return nil }
+            let previous = state.detected
+            state.detected = detected
+            do {
+                return try publish(&state, configuration: state.configuration, live: state.live)
+            } catch {
+                state.detected = previous
+                return nil
+            }
+        }
     }
 
     /// Replaces the peers `template` made with `peers` (all of them: what the source reports now).

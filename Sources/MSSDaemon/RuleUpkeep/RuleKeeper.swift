@@ -91,6 +91,15 @@ final class RuleKeeper: Sendable {
     /// The net as the kernel lists it now, just after this daemon wrote it: what later checks compare
     /// with. Read with `nft list` (no namespace of its own, so no capability the daemon dropped); nil
     /// when nft cannot list it (someone deleted it again in between), and the next check restores it.
+    /// The net's elements that hold `address` as the kernel listed them after the last write, with the
+    /// policy version written; nil when no net is installed.
+    func netHolding(_ address: IPPrefix) -> (table: String, version: UInt64, elements: [String])? {
+        current.withLock { current in
+            guard let installed = current, installed.net != nil, let listing = installed.netListing else { return nil }
+            return (rules.net.table, installed.version, NftListingLookup.elements(holding: address, in: listing))
+        }
+    }
+
     private func listing() -> String? {
         (try? rules.net.installedListing()) ?? nil
     }

@@ -75,6 +75,7 @@ extension Daemon {
         // itself; a worker that sees the new index first re-resolves then (InterfaceWatch), and the main
         // loop's 5-second check stays as a last fallback.
         sources?.start()
+        holes?.start()
         linkEvents?.start { [self] in
             if let snapshot = policy.refreshInterfaces(waiting: true) {
                 logger.info("interface change: policy version \(snapshot.version) resolves the peers' interfaces anew")

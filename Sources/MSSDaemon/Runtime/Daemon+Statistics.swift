@@ -24,6 +24,7 @@ extension Daemon {
         }
         total.autoCeilings = sources?.auto.reports() ?? []
         total.strongswan = sources?.strongSwanReport()
+        total.blackHoles = holes?.report()
         return total
     }
 

@@ -20,6 +20,7 @@ extension Daemon {
         ruleWatcher?.stop()
         shedding?.stop()
         linkEvents?.stop()
+        holes?.stop()
         sources?.stop()
         liveness?.clear()
         for worker in workers {

@@ -50,6 +50,8 @@ public final class Daemon: @unchecked Sendable {
     var shedding: LoadShedding?
     /// Peers made by templates (WireGuard, learn-address) and the measured ceilings of auto ones.
     var sources: PeerSources?
+    /// Black holes found in live traffic (with `--install-rules`: its sampler is an nft table).
+    var holes: BlackHoleWatch?
     /// Where SIGUSR1 reports and the exit report go.
     let report: @Sendable (String) -> Void
 
@@ -128,6 +130,19 @@ public final class Daemon: @unchecked Sendable {
         self.sources = sources
         if echo.sockets == nil, policy.configuration.templates.contains(where: \.isAuto) {
             logger.warning("mss = \"auto\" peers get their fallback: \(echo.error ?? "no raw ICMP socket")")
+        }
+        if rules != nil, configuration.detect {
+            // Bound now, while every capability is there (binding needs CAP_NET_ADMIN, which stays anyway).
+            let group = configuration.sampleGroup
+            do {
+                let socket = try SampleSocket(group: group)
+                holes = BlackHoleWatch(
+                    socket: socket, table: configuration.instance.sampleTable, policy: policy, auto: sources.auto,
+                    logger: logger, storePath: configuration.controlSocket.map { $0 + ".detected" },
+                    changed: { [changes] snapshot in changes?.sourcedChanged(snapshot) })
+            } catch {
+                logger.warning("no black-hole watch: \(error)")
+            }
         }
         ruleWatcher = rules.map { RuleWatcher(keeper: $0) }
         if let path = configuration.controlSocket {

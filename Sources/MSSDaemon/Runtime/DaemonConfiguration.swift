@@ -23,6 +23,8 @@ public struct DaemonConfiguration: Sendable {
     public var liveness = geteuid() == 0
     /// Drop every capability but CAP_NET_ADMIN once the queues are bound (default on).
     public var dropPrivileges = true
+    /// With `installRules`: the black-hole watch (its sampler table and NFLOG group). Default on.
+    public var detect = true
     /// Also become this user (keeping CAP_NET_ADMIN).
     public var user: String?
     /// Serve Prometheus metrics on HOST:PORT.
@@ -44,6 +46,10 @@ public struct DaemonConfiguration: Sendable {
     public var effective: PolicyConfiguration { overrides.applied(to: policy) }
 
     public var queues: QueueRange { effective.queue.range }
+    /// The NFLOG group of the black-hole sampler: 19795 ("MS") above the first queue number, so that
+    /// instances (whose queues differ) never share one, and clear of the low groups ulogd and
+    /// `-j NFLOG` use by default.
+    public var sampleGroup: UInt16 { UInt16(truncatingIfNeeded: 19_795 + Int(queues.first)) }
     /// Whose rules, net, liveness list and control socket these are (`[queue] instance`, else the queues).
     public var instance: Instance { effective.queue.instanceValue }
     public var hooks: [Hook] { effective.queue.hookList }

@@ -22,7 +22,7 @@ extension ControlRequests {
         guard let best else {
             response.explanation = Explanation(
                 address: text, peer: nil, matched: nil, mss4: snapshot.defaults.ipv4, mss6: snapshot.defaults.ipv6,
-                steps: ["no peer's match holds \(text): the defaults, mss \(snapshot.defaults)"])
+                steps: ["no peer's match holds \(text): the defaults, mss \(snapshot.defaults)", netStep(address)])
             return response
         }
         let statistics = statistics()
@@ -46,11 +46,20 @@ extension ControlRequests {
                 + (sa.assumed.map { "; \($0)" } ?? ""))
         }
         steps += Self.derivation(definition.ceiling)
+        steps.append(netStep(address))
         let ceilings = definition.ceiling.ceilings
         response.explanation = Explanation(
             address: text, peer: Self.report(definition, counters: statistics.peers[definition.name]),
             matched: best.prefix.description, mss4: ceilings.ipv4, mss6: ceilings.ipv6, steps: steps)
         return response
+    }
+
+    /// What the kernel safety net holds for the address, as it was listed after the daemon's last write.
+    func netStep(_ address: IPPrefix) -> String {
+        guard let held = changes.netHolding(address) else { return "safety net: none installed (run without --install-rules or --no-safety-net)" }
+        let prefix = "safety net (table inet \(held.table), policy version \(held.version))"
+        guard !held.elements.isEmpty else { return "\(prefix): no element holds it, the net's defaults apply" }
+        return "\(prefix): " + held.elements.joined(separator: "; ")
     }
 
     /// How a ceiling was reached, one line a step.
@@ -62,6 +71,8 @@ extension ControlRequests {
             return ["no clamp for this peer (mss = \"none\")"]
         case .measured(let ceilings, let note):
             return ["auto: mss \(ceilings) (\(note))"]
+        case .detected(let ceilings, let note):
+            return ["detected black hole: mss \(ceilings) for this address (\(note))"]
         case .derived(let linkMTU, let encapsulation, let cipher, let integrity, let ceilings):
             guard let result = try? OverheadCalculator.compute(linkMTU: linkMTU, names: encapsulation, cipher: cipher, integrity: integrity) else {
                 return ["link \(linkMTU) \(encapsulation.joined(separator: "+")) -> mss \(ceilings)"]

@@ -95,6 +95,17 @@ final class MetricsRendering: Sendable {
                     }
                 }
             }
+            if let holes = stats.blackHoles {
+                counter("black_hole_samples", "Large TCP segments the black-hole sampler copied to the daemon", [], holes.samples)
+                for (peer, value) in holes.signatures.sorted(by: { $0.key < $1.key }) {
+                    counter("black_hole_signatures", "Flows toward a peer whose full-size segment was resent on a backed-off timer", [("peer", peer)], value)
+                }
+                for (peer, value) in holes.lowered.sorted(by: { $0.key < $1.key }) {
+                    counter("black_holes_detected", "Black holes confirmed by a sweep: an address of the peer got a lower ceiling", [("peer", peer)], value)
+                }
+                counter("black_hole_dismissed", "Signatures whose sweep showed the segment fits the path (loss, a receiver gone)", [], holes.dismissed)
+                gauge("detected_ceilings", "Addresses with a detected (lowered) ceiling in force", [], Double(holes.detected.count))
+            }
             if let share = stats.queuedShare {
                 gauge("queue_sampled_share", "Share of SYNs the queue takes: 1, less while the daemon sheds an overload to the safety net", [], share)
                 counter("shedding_episodes", "Times the daemon started shedding an overload to the kernel safety net", [], stats.sheddingEpisodes)

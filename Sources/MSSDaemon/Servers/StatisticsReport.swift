@@ -65,6 +65,19 @@ extension Statistics {
                     + (sa.assumed.map { "  (\($0))" } ?? ""))
             }
         }
+        if let holes = blackHoles {
+            let signatures = holes.signatures.values.reduce(0, +)
+            let lowered = holes.lowered.values.reduce(0, +)
+            lines.append(
+                "  black holes   \(holes.samples) segment samples (table inet \(holes.table), NFLOG group \(holes.group)): "
+                    + "\(signatures) signature(s), \(lowered) ceiling(s) lowered, \(holes.dismissed) dismissed")
+            for (peer, count) in holes.lowered.sorted(by: { $0.key < $1.key }) {
+                lines.append("    " + pad(peer, 28) + "\(count) lowered")
+            }
+            for item in holes.detected {
+                lines.append("    " + pad(item.address, 28) + "mss \(Ceilings(ipv4: item.mss4, ipv6: item.mss6))  \(item.note)")
+            }
+        }
         for queue in kernel {
             lines.append(
                 "  kernel queue \(queue.queue): waiting \(queue.waiting), queue_dropped \(queue.queueDropped), "

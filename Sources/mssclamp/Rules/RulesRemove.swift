@@ -26,6 +26,7 @@ extension MSSClamp.Rules {
                     try ruleStep { () throws(RuleError) in try named.remove(keepNet: keepNet) }
                     print("removed the rules of instance \(instance)")
                 }
+                SamplingRules.removeAll()
                 return
             }
             switch options.backend {
@@ -34,6 +35,8 @@ extension MSSClamp.Rules {
                 let rules = try options.ruleSet(instance)
                 let keep = keepNet || !options.safetyNet
                 try ruleStep { () throws(RuleError) in try rules.remove(keepNet: keep) }
+                // The black-hole sampler is the daemon's alone: a daemon that was killed leaves it.
+                SamplingRules.remove(table: instance.sampleTable)
                 // Another instance's rules are never touched; say they are there, in case they were meant.
                 let others = rules.installedInstances().filter { $0 != instance.name }
                 if !others.isEmpty {
