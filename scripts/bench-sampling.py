@@ -13,6 +13,7 @@ The ratio on/off of each is the sampler's cost; CPU per GB times 0.125 GB/s is w
 
 Usage: bench-sampling.py MSSCLAMP OUTPUT_JSON [--runs N] [--seconds S] [--flows N]
 """
+import importlib.util
 import json
 import os
 import statistics
@@ -56,22 +57,16 @@ print(sum(sent))
 """
 
 
-def sh(*args, check=True):
-    result = subprocess.run(args, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {result.stderr}")
-    return result.stdout
-
-
-def ns(name, *args, check=True):
-    return sh("ip", "netns", "exec", name, *args, check=check)
+# The namespace helpers of `scripts/bench queue`, shared rather than copied.
+_spec = importlib.util.spec_from_file_location("bench_queue", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-queue.py"))
+bq = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bq)
+sh, ns = bq.sh, bq.ns
 
 
 def down():
     for name in (SND, RTR, RCV):
-        subprocess.run(["ip", "netns", "pids", name], capture_output=True)
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
-        for pid in pids:
+        for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split():
             subprocess.run(["kill", "-9", pid], capture_output=True)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
@@ -100,14 +95,7 @@ def busy_jiffies():
 
 
 def cpu_seconds(pid):
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as handle:
-                total += int(handle.read().split()[0])
-        except OSError:
-            pass
-    return total / 1e9
+    return bq.cpu_ns(pid) / 1e9
 
 
 def start_daemon(mssclamp, detect):

@@ -1,15 +1,20 @@
 /// The kernel half of the black-hole detector: an nftables table that copies the headers of a bounded
 /// sample of large TCP data segments to an NFLOG group (docs/design.md, "Black holes in live traffic").
 ///
-/// The bound is per flow: each flow (addresses and ports) gets at most `rate` samples a second, with a
-/// burst of `burst`, from a dynamic set the kernel keeps (entries expire after 30 s idle; when it holds
-/// `flows` of them, new flows go unsampled). A bulk flow at line rate costs one set lookup per large
+/// The bound is per flow and in all: each flow (addresses and ports) gets at most `rate` samples a second,
+/// with a burst of `burst`, from a dynamic set the kernel keeps (entries expire after 30 s idle; when it
+/// holds `flows` of them, new flows go unsampled), and all flows together at most `total` a second per
+/// family. A bulk flow at line rate costs one set lookup per large
 /// packet and `rate` copies a second; a flow whose segment is lost and resent on a backed-off timer (at
 /// most 5 a second from 200 ms on) is seen every time. Packets of `minimumPacket` bytes or less (every
 /// SYN and pure ACK) leave the chain at its first expression; SYNs and RSTs are never sampled.
 public enum SamplingRules {
     public static let rate = 10
     public static let burst = 5
+    /// All flows together, per family: at most this many samples a second (burst `totalBurst`), so that
+    /// no traffic, however many flows it opens, makes the kernel copy more than that to the daemon.
+    public static let total = 1000
+    public static let totalBurst = 200
     public static let flows = 65_536
     /// The sampler runs after the safety net (mangle + 10) and before filter chains at priority 0 drop
     /// anything: what a filter drops was never forwarded anyway, so sampling it early only costs.
@@ -48,7 +53,7 @@ public enum SamplingRules {
 
     static func rules(group: UInt16, minimumPacket: Int, v6Payload: Int) -> String {
         let limit = "limit rate \(rate)/second burst \(burst) packets"
-        let log = "log group \(group) snaplen 128"
+        let log = "limit rate \(total)/second burst \(totalBurst) packets log group \(group) snaplen 128"
         // The first rule is one expression: everything small (every SYN, every ACK) leaves the chain
         // there, which under a SYN flood is all that matters.
         return """
