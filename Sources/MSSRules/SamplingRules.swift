@@ -75,6 +75,13 @@ public enum SamplingRules {
         return true
     }
 
+    /// Flushes the table's rules and set elements if it is there, keeping its chains: nothing is sampled
+    /// any more, and no hook is unregistered (which would drop every packet queued in the namespace).
+    public static func empty(table: String) {
+        guard let listed = try? ToolRunner.run(["nft", "list", "table", "inet", table], timeout: 10), listed.status == 0 else { return }
+        _ = try? ToolRunner.run(["nft", "flush", "table", "inet", table], timeout: 10)
+    }
+
     /// Every instance's sampler table in this namespace (`rules remove --all-instances`).
     public static func removeAll() {
         guard let tables = try? ToolRunner.run(["nft", "list", "tables", "inet"], timeout: 10), tables.status == 0 else { return }

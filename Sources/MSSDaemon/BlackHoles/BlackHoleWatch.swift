@@ -85,11 +85,21 @@ final class BlackHoleWatch: @unchecked Sendable {
     }
 
     /// Puts the sampler in the kernel (again); false with the reason logged when nft refuses it.
+    ///
+    /// Never by deleting the table first while the daemon may be queuing: unregistering a netfilter hook
+    /// makes the kernel drop every packet waiting in any NFQUEUE of the namespace (`__nf_unregister_net_hook`
+    /// calls `nf_queue_nf_hook_drop`), and a SYN lost there waits a second for its retransmission. A table
+    /// left by an earlier run is flushed and filled again in one transaction; only one whose chains differ
+    /// (another version's) is deleted and made anew.
     @discardableResult
     func installSampler() -> Bool {
-        _ = try? ToolRunner.run(["nft", "-f", "-"], input: SamplingRules.deleteScript(table: table))
         do {
-            let result = try ToolRunner.run(["nft", "-f", "-"], input: script)
+            let refill = "table inet \(table) {}\nflush table inet \(table)\n" + script
+            var result = try ToolRunner.run(["nft", "-f", "-"], input: refill)
+            if result.status != 0 {
+                _ = try? ToolRunner.run(["nft", "-f", "-"], input: SamplingRules.deleteScript(table: table))
+                result = try ToolRunner.run(["nft", "-f", "-"], input: script)
+            }
             guard result.status == 0 else {
                 logger.error("black-hole sampler not installed (table inet \(table)): \(result.error)")
                 return false
@@ -101,8 +111,10 @@ final class BlackHoleWatch: @unchecked Sendable {
         }
     }
 
-    func removeSampler() {
-        SamplingRules.remove(table: table)
+    /// Empties the sampler: its rules go, its chains (hooks) stay, so nothing is sampled and nothing queued
+    /// is dropped (see `installSampler`). `mssclamp rules remove` deletes the table.
+    func emptySampler() {
+        SamplingRules.empty(table: table)
     }
 
     func start() {
@@ -112,11 +124,11 @@ final class BlackHoleWatch: @unchecked Sendable {
         thread = NamedThread(name: "mssclamp-holes") { [self] in run() }
     }
 
+    /// Stops reading; the daemon then empties the sampler (`emptySampler`).
     func stop() {
         stopping.store(true, ordering: .relaxed)
         thread?.join()
         thread = nil
-        removeSampler()
     }
 
     private func run() {

@@ -37,6 +37,9 @@ extension Daemon {
         for worker in workers { worker.requestStop() }
         for thread in threads { thread.join() }
         threads.removeAll()
+        // The sampler's rules go, its hooks stay: unregistering a hook would drop every packet queued in
+        // this namespace, another instance's included (BlackHoleWatch.installSampler).
+        holes?.emptySampler()
         let drained = workers.reduce(0) { $0 + $1.drained.load(ordering: .relaxed) }
         if drained > 0 { logger.info("\(drained) queued packet(s) given their verdict while stopping") }
         background?.stop()

@@ -26,7 +26,7 @@ extension MSSClamp.Rules {
                     try ruleStep { () throws(RuleError) in try named.remove(keepNet: keepNet) }
                     print("removed the rules of instance \(instance)")
                 }
-                SamplingRules.removeAll()
+                if !keepNet { SamplingRules.removeAll() }
                 return
             }
             switch options.backend {
@@ -35,8 +35,9 @@ extension MSSClamp.Rules {
                 let rules = try options.ruleSet(instance)
                 let keep = keepNet || !options.safetyNet
                 try ruleStep { () throws(RuleError) in try rules.remove(keepNet: keep) }
-                // The black-hole sampler is the daemon's alone: a daemon that was killed leaves it.
-                SamplingRules.remove(table: instance.sampleTable)
+                // The black-hole sampler stays, empty, when the daemon stops (deleting its chains would drop
+                // every SYN queued in the namespace); it goes with the net, and a killed daemon's with it.
+                if !keep { SamplingRules.remove(table: instance.sampleTable) }
                 // Another instance's rules are never touched; say they are there, in case they were meant.
                 let others = rules.installedInstances().filter { $0 != instance.name }
                 if !others.isEmpty {
