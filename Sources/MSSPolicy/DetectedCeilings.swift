@@ -40,15 +40,8 @@ extension PeerDefinition {
         var added: [Int: [PeerDefinition]] = [:]
         for item in detected {
             guard item.address.isHost else { continue }
-            var owner: Int? = nil
-            var ownerLength = -1
-            for (index, peer) in result.enumerated() {
-                for prefix in peer.match where prefix.covers(item.address) && prefix.length > ownerLength {
-                    owner = index
-                    ownerLength = prefix.length
-                }
-            }
-            guard let owner else { continue }
+            guard let (owner, ownerPrefix) = result.holder(of: item.address) else { continue }
+            let ownerLength = ownerPrefix.length
             let peer = result[owner]
             let lowered = peer.ceiling.ceilings.lowered(by: item.ceilings)
             guard lowered != peer.ceiling.ceilings else { continue }

@@ -177,21 +177,11 @@ final class BlackHoleWatch: @unchecked Sendable {
         saveDetected()
     }
 
-    /// The peer that holds `address` (its longest prefix), as the data plane decides.
-    private static func owner(of address: IPPrefix, in snapshot: PolicySnapshot) -> PeerDefinition? {
-        var best: (PeerDefinition, Int)?
-        for definition in snapshot.definitions {
-            for prefix in definition.match where prefix.covers(address) && prefix.length > (best?.1 ?? -1) {
-                best = (definition, prefix.length)
-            }
-        }
-        return best?.0
-    }
-
     private func confirm(_ evidence: BlackHoleSignature.Evidence) {
         let text = evidence.destination
         guard let address = try? IPPrefix(parsing: text), address.isHost else { return }
-        guard let peer = Self.owner(of: address, in: policy.store.snapshot) else {
+        let definitions = policy.store.snapshot.definitions
+        guard let peer = definitions.holder(of: address).map({ definitions[$0.index] }) else {
             logger.info("black-hole signature toward \(text), which no peer holds: left alone (\(evidence))")
             return
         }

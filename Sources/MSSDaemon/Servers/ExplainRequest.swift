@@ -10,13 +10,7 @@ extension ControlRequests {
             return ControlResponse(ok: false, error: "'\(text)' is not an IPv4 or IPv6 address")
         }
         let snapshot = changes.policy.store.snapshot
-        var best: (definition: PeerDefinition, prefix: IPPrefix, length: Int)?
-        for definition in snapshot.definitions {
-            for prefix in definition.match where prefix.covers(address) {
-                let length = prefix.length
-                if best == nil || length > best!.length { best = (definition, prefix, length) }
-            }
-        }
+        let best = snapshot.definitions.holder(of: address).map { (definition: snapshot.definitions[$0.index], prefix: $0.prefix) }
         var response = ControlResponse(ok: true)
         response.policyVersion = snapshot.version
         guard let best else {
