@@ -36,10 +36,13 @@ struct BlackHoleTests {
         #expect(daemon.output.contains("black-hole watch on"), "\(daemon.output)")
         // The sampler is the daemon's to keep: removed from outside, it comes back.
         try lab.run(lab.gateway, ["nft", "delete", "table", "inet", "mssclamp_sample"])
+        // Both, in one wait: the daemon logs the restore only after nft has put the table back, so the
+        // table can be seen a moment before the line is.
         let restored = try eventually(timeout: 15) {
             try lab.run(lab.gateway, ["nft", "list", "table", "inet", "mssclamp_sample"]).status == 0
+                && daemon.output.contains("black-hole sampler restored")
         }
-        #expect(restored && daemon.output.contains("black-hole sampler restored"), "\(daemon.output)")
+        #expect(restored, "\(daemon.output)")
 
         // Road warrior 2's first download meets the black hole (it may stall; the sampler sees its
         // retransmissions). Within 20 s of the stall a new download completes.
