@@ -12,6 +12,11 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <linux/netfilter/nfnetlink_log.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/uio.h>
 
 // The Swift side hard-codes these layouts and values; fail the build if the kernel headers disagree.
 _Static_assert(sizeof(struct nlmsghdr) == 16, "nlmsghdr is 16 bytes");
@@ -125,4 +130,46 @@ int CMSSClampShim_capset(uint64_t effective, uint64_t permitted, uint64_t inheri
           .inheritable = (uint32_t)(inheritable >> 32) },
     };
     return (int)syscall(SYS_capset, &header, data);
+}
+
+int CMSSClampShim_enter_network_namespace(int fd) { return setns(fd, CLONE_NEWNET); }
+
+int CMSSClampShim_packet_socket(const char *interface) {
+    unsigned index = if_nametoindex(interface);
+    if (index == 0) return -1;
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_ifindex = (int)index;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int CMSSClampShim_send_frames(int fd, const void *frames, size_t length, unsigned count) {
+    enum { most = 1024 };
+    struct mmsghdr headers[most];
+    struct iovec vectors[most];
+    if (count > most) count = most;
+    memset(headers, 0, sizeof(struct mmsghdr) * count);
+    for (unsigned index = 0; index < count; index++) {
+        vectors[index].iov_base = (char *)frames + (size_t)index * length;
+        vectors[index].iov_len = length;
+        headers[index].msg_hdr.msg_iov = &vectors[index];
+        headers[index].msg_hdr.msg_iovlen = 1;
+    }
+    return sendmmsg(fd, headers, count, 0);
+}
+
+int CMSSClampShim_pin_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set);
 }

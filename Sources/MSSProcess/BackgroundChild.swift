@@ -1,12 +1,11 @@
-import MSSProcess
-
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// A program left running in the background, its output going to a file: for tests that start
-/// servers. It runs in its own process group, so `kill` reaches whatever it started too, and
-/// nothing of the caller's is inherited, so a grandchild cannot make waiting for it hang.
+/// A program left running in the background, its output going to a file: the daemon under
+/// `mssclamp bench`, and the servers tests start. It runs in its own process group, so `kill` reaches
+/// whatever it started too, and nothing of the caller's is inherited, so a grandchild cannot make
+/// waiting for it hang.
 public final class BackgroundChild: @unchecked Sendable {
     public let pid: pid_t
     private var status: Int32?

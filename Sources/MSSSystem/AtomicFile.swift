@@ -2,19 +2,19 @@
     import Glibc
 #endif
 
-/// The one way the daemon writes a file: a temporary beside the target, created with
+/// The one way mssclamp writes a file (the daemon's state, `bench`'s reports): a temporary beside the target, created with
 /// O_CREAT|O_EXCL|O_NOFOLLOW under a random name (so nothing planted there, a link least of all, is
 /// written through), filled, fsynced, renamed over the target (which replaces a link rather than
 /// following it), and the directory fsynced. A reader sees the old file or the new one, never half.
-enum AtomicFile {
-    struct Failure: Error, CustomStringConvertible {
-        var call: String
-        var path: String
-        var code: Int32
-        var description: String { "\(call) \(path): \(String(cString: strerror(code)))" }
+public enum AtomicFile {
+    public struct Failure: Error, CustomStringConvertible {
+        public var call: String
+        public var path: String
+        public var code: Int32
+        public var description: String { "\(call) \(path): \(String(cString: strerror(code)))" }
     }
 
-    static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(Failure) {
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(Failure) {
         let directory = directoryOf(path)
         var temporary = ""
         var fd: Int32 = -1
@@ -55,19 +55,19 @@ enum AtomicFile {
 
     /// Moves a file the daemon cannot use out of the way, to `PATH.corrupt-UNIXTIME`; returns the new
     /// name, or nil when it could not be moved.
-    static func keepAside(_ path: String) -> String? {
+    public static func keepAside(_ path: String) -> String? {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let aside = "\(path).corrupt-\(now.tv_sec)"
         return rename(path, aside) == 0 ? aside : nil
     }
 
-    static func directoryOf(_ path: String) -> String {
+    public static func directoryOf(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    static func baseName(_ path: String) -> String {
+    public static func baseName(_ path: String) -> String {
         path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
     }
 }

@@ -23,6 +23,14 @@ public enum SystemCall: String, Sendable, Hashable {
     case capset = "capset"
     case ambientClear = "prctl(PR_CAP_AMBIENT_CLEAR_ALL)"
     case ambientRaise = "prctl(PR_CAP_AMBIENT_RAISE)"
+    // `mssclamp bench` and `mssclamp lab`.
+    case openNamespace = "open(/run/netns)"
+    case setns = "setns(CLONE_NEWNET)"
+    case packetSocket = "socket/bind(AF_PACKET)"
+    case sendmmsg = "sendmmsg"
+    case tcpSocket = "socket(AF_INET)"
+    case bind = "bind"
+    case listen = "listen"
 }
 
 /// A failed system call with the errno read right after it.

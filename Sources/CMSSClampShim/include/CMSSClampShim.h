@@ -73,4 +73,23 @@ int CMSSClampShim_prctl(int option, unsigned long argument2, unsigned long argum
 /// wrapper (libcap is not a dependency) and `syscall` is variadic. Used by MSSSystem.CapabilityDrop.
 /// Returns 0, or -1 with errno.
 int CMSSClampShim_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+
+// MARK: MSSSystem, for `mssclamp bench` and `mssclamp lab`
+
+/// setns(fd, CLONE_NEWNET) (setns needs _GNU_SOURCE): moves the calling thread into the network namespace
+/// `fd` names. Used by MSSSystem.NetworkNamespace. Returns 0, or -1 with errno.
+int CMSSClampShim_enter_network_namespace(int fd);
+
+/// An AF_PACKET SOCK_RAW socket bound to `interface` (struct sockaddr_ll is in linux/if_packet.h, which
+/// Swift's Glibc does not bring), sending nothing but what it is given, receiving nothing
+/// (protocol 0). Used by MSSSystem.FrameSender. Returns the fd or -1 with errno.
+int CMSSClampShim_packet_socket(const char *interface);
+
+/// Sends `count` (at most 1024) frames of `length` bytes each, contiguous in `frames`, with one sendmmsg
+/// call (which needs _GNU_SOURCE). Returns how many were sent, or -1 with errno.
+int CMSSClampShim_send_frames(int fd, const void *frames, size_t length, unsigned count);
+
+/// Keeps the calling thread on CPU `cpu` (sched_setaffinity with a cpu_set_t, whose CPU_* macros Swift
+/// cannot import). Used by MSSSystem.ThreadAffinity. Returns 0, or -1 with errno.
+int CMSSClampShim_pin_thread(int cpu);
 #endif

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MSSControl
 import MSSPolicy
+import MSSSystem
 
 /// Detected ceilings kept across restarts, as learned addresses are: a JSON file beside the control socket
 /// (in the daemon's own 0700 directory), written atomically after every change, a corrupt one kept aside.

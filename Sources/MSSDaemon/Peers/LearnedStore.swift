@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MSSControl
 import MSSPolicy
+import MSSSystem
 import MSSProbe
 import MSSProcess
 import Synchronization

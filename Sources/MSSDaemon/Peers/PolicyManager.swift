@@ -1,5 +1,6 @@
 import Foundation
 import MSSPolicy
+import MSSSystem
 import Synchronization
 
 /// Owns the running policy: the file's peers, the live peers added through the control socket, and the
