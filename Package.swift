@@ -57,12 +57,14 @@ let package = Package(
 
         // `mssclamp probe`: path MTU by DF bisection over raw ICMP sockets.
         .target(name: "MSSProbe", dependencies: ["MSSWire"]),
+        // `mssclamp bench` and `mssclamp lab`: throwaway namespace labs, a SYN generator, the black-hole demo.
+        .target(name: "MSSLab", dependencies: ["MSSProcess", "MSSSystem", "MSSWire"]),
 
         .executableTarget(
             name: "mssclamp",
             dependencies: [
                 "MSSWire", "MSSCapture", "MSSPolicy", "MSSRules", "MSSQueue", "MSSControl", "MSSDaemon", "MSSProbe",
-                "MSSSystem",
+                "MSSSystem", "MSSLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -29,7 +29,7 @@ struct MSSClamp: ParsableCommand {
             control socket is root-only).
             """,
         version: MSSClampVersion.text,
-        subcommands: [Run.self, Rewrite.self, Rules.self, Check.self, Peer.self, Stats.self, Explain.self, Reload.self, Calc.self, Probe.self, LearnAddress.self])
+        subcommands: [Run.self, Rewrite.self, Rules.self, Check.self, Peer.self, Stats.self, Explain.self, Reload.self, Calc.self, Probe.self, LearnAddress.self, Bench.self, Lab.self])
 }
 
 /// Prints an error the way every subcommand does, and returns the exit code to throw.

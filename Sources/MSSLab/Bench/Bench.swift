@@ -1,0 +1,194 @@
+import Foundation
+import MSSProcess
+import MSSSystem
+
+/// `mssclamp bench`: the operator's own machine, measured. Builds a throwaway lab (`BenchLab`), runs every
+/// row interleaved over `runs` passes (`RowMeasurement`), times real handshakes (`HandshakeTimer`), and
+/// tears everything down however it ends. See docs/benchmarks.md, "mssclamp bench".
+public enum Bench {
+    public struct Options: Sendable {
+        /// Counted seconds per row and pass (a warm-up comes first).
+        public var seconds: Double = 2
+        /// Passes over every row; each pass rotates the order, so no row always goes first.
+        public var runs: Int = 2
+        /// Queues of the multi-queue row.
+        public var queues: Int = max(2, ThreadAffinity.onlineCPUs)
+        /// Handshakes timed per latency row and pass.
+        public var connects: Int = 400
+        /// The ceiling every row clamps to (IPv4).
+        public var ceiling: Int = 1360
+        /// This program, run inside the router as `mssclamp run` and `mssclamp rules`.
+        public var executable: String
+        public var version: String
+        /// Rows to run; all when empty.
+        public var rows: [BenchRow] = []
+
+        public init(executable: String, version: String) {
+            self.executable = executable
+            self.version = version
+        }
+    }
+
+    /// The rows whose handshakes are timed.
+    static let latencyRows: [BenchRow] = [.noRule, .kernelTCPMSS, .runOneQueue]
+
+    /// Refuses what cannot work before anything is built: not root, no `ip`, no iptables.
+    public static func checkEnvironment() throws(LabFailure) {
+        guard geteuid() == 0 else {
+            throw LabFailure(.unavailable, "mssclamp bench builds network namespaces and firewall rules: run it as root")
+        }
+        for tool in ["ip", "iptables", "nft"] where ChildProcess.locate(tool) == nil {
+            throw LabFailure(.unavailable, "mssclamp bench needs \(tool), which is not installed")
+        }
+        guard access("/proc/self/ns/net", R_OK) == 0 else {
+            throw LabFailure(.unavailable, "this kernel has no network namespaces (/proc/self/ns/net)")
+        }
+    }
+
+    /// Runs every row and the latency rows; tears the lab down whatever happens.
+    /// - Parameter progress: a line per step, for a person watching.
+    public static func run(_ options: Options, progress: (String) -> Void) throws(LabFailure) -> BenchReport {
+        try checkEnvironment()
+        let started = Date()
+        let stop = { ProcessSignals.interrupted != nil }
+        let lab = BenchLab(tag: String(getpid()))
+        guard let work = makeWorkDirectory() else {
+            throw LabFailure(.failed, "cannot create a private directory under /run: \(String(cString: strerror(errno)))")
+        }
+        defer {
+            lab.tearDown()
+            try? FileManager.default.removeItem(atPath: work)
+        }
+        progress("building the lab: namespaces \(lab.generator), \(lab.router), \(lab.sink)")
+        do {
+            try lab.build(ceiling: options.ceiling)
+        } catch {
+            throw LabFailure(.unavailable, "could not build the lab (network namespaces and veth): \(error.message)")
+        }
+        let setup = RouterSetup(
+            lab: lab, executable: options.executable, ceiling: options.ceiling, queues: options.queues, workDirectory: work)
+        let rows = options.rows.isEmpty ? BenchRow.allCases : options.rows
+        var passes: [BenchRow: [RowMeasurement]] = [:]
+        var sequence = 0
+        let total = rows.count * options.runs
+        for run in 0..<options.runs {
+            let order = Array(rows[(run % rows.count)...] + rows[..<(run % rows.count)])
+            for row in order {
+                if stop() { throw interrupted() }
+                sequence += 1
+                let measurement = try RowMeasurement.measure(
+                    row, setup: setup, seconds: options.seconds, sequence: sequence, stop: stop)
+                passes[row, default: []].append(measurement)
+                var line = "[\(sequence)/\(total)] \(row.title(queues: options.queues)): "
+                line += row.clamps
+                    ? "\(thousands(measurement.clampedPerSecond)) clamped/s, \(measurement.unclamped) unclamped"
+                    : "\(thousands(measurement.deliveredPerSecond)) SYN/s"
+                line += ", \(thousands(Double(measurement.dropped))) dropped"
+                progress(line)
+            }
+        }
+        var latency: [BenchReport.Latency] = []
+        if options.connects > 0 {
+            latency = try timeHandshakes(options: options, setup: setup, stop: stop, progress: progress)
+        }
+        var report = BenchReport(
+            version: options.version, host: .init(cpus: ThreadAffinity.onlineCPUs, kernel: kernelRelease()),
+            ceiling: options.ceiling, seconds: options.seconds, runs: options.runs, queues: options.queues,
+            namespaces: lab.namespaces, rows: [],
+            latency: latency, elapsed: 0)
+        let medians = passes.mapValues { median($0.map(\.clampedPerSecond)) }
+        for row in rows {
+            let measured = passes[row] ?? []
+            let clamped = medians[row] ?? 0
+            report.rows.append(
+                BenchReport.Row(
+                    row: row, title: row.title(queues: options.queues),
+                    generatorThreads: row.isFlood ? ThreadAffinity.onlineCPUs : 1,
+                    synPerSecond: median(measured.map(\.deliveredPerSecond)), clampedPerSecond: clamped,
+                    sent: measured.map(\.sent).reduce(0, +), unclamped: measured.map(\.unclamped).reduce(0, +),
+                    dropped: measured.map(\.dropped).reduce(0, +), queueDrops: measured.map(\.queueDrops).reduce(0, +),
+                    netClamped: measured.map(\.netClamped).reduce(0, +),
+                    ratio: row.baseline.flatMap { medians[$0] }.flatMap { $0 > 0 ? clamped / $0 : nil },
+                    baseline: row.baseline, shedding: Array(measured.flatMap(\.shedding).prefix(5)), passes: measured))
+        }
+        report.elapsed = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// The latency rows, interleaved over the runs.
+    static func timeHandshakes(
+        options: Options, setup: RouterSetup, stop: () -> Bool, progress: (String) -> Void
+    ) throws(LabFailure) -> [BenchReport.Latency] {
+        let timer = try HandshakeTimer(lab: setup.lab)
+        defer { timer.stop() }
+        var samples: [BenchRow: [Double]] = [:]
+        var failures: [BenchRow: Int] = [:]
+        for run in 0..<options.runs {
+            let rows = latencyRows
+            for row in rows[(run % rows.count)...] + rows[..<(run % rows.count)] {
+                if stop() { throw interrupted() }
+                let installed = try setup.install(row, sequence: 1000 + run * 10 + (rows.firstIndex(of: row) ?? 0))
+                let timed: (microseconds: [Double], failed: Int)
+                do {
+                    timed = try timer.time(count: options.connects, stop: stop)
+                } catch {
+                    setup.remove(installed)
+                    throw error
+                }
+                setup.remove(installed)
+                samples[row, default: []] += timed.microseconds
+                failures[row, default: 0] += timed.failed
+                progress(
+                    "latency \(run + 1)/\(options.runs) \(row.title(queues: options.queues)): p50 "
+                        + "\(format(percentile(timed.microseconds, 50))) us, p99 \(format(percentile(timed.microseconds, 99))) us")
+            }
+        }
+        if stop() { throw interrupted() }
+        let plain = samples[.noRule] ?? []
+        return latencyRows.map { row in
+            let values = samples[row] ?? []
+            return BenchReport.Latency(
+                row: row, title: row.title(queues: options.queues), count: values.count, failed: failures[row] ?? 0,
+                p50Microseconds: percentile(values, 50), p99Microseconds: percentile(values, 99),
+                addedP50Microseconds: percentile(values, 50) - percentile(plain, 50),
+                addedP99Microseconds: percentile(values, 99) - percentile(plain, 99))
+        }
+    }
+
+    /// Removes what killed runs left: their namespaces (and every process inside) and work directories.
+    /// - Returns: what was removed, a line each.
+    public static func cleanUp() -> [String] {
+        var removed: [String] = []
+        for name in Namespaces.list(prefix: BenchLab.prefix) {
+            Namespaces.remove(name)
+            removed.append("namespace \(name)")
+        }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/run")) ?? []
+        for entry in entries where entry.hasPrefix(workPrefix) {
+            try? FileManager.default.removeItem(atPath: "/run/" + entry)
+            removed.append("directory /run/\(entry)")
+        }
+        return removed
+    }
+
+    static let workPrefix = "msbench-"
+
+    /// A directory only root can enter, for the daemons' logs: /run/msbench-XXXXXX.
+    static func makeWorkDirectory() -> String? {
+        var template = Array("/run/\(workPrefix)XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { return nil }
+        return String(cString: made)
+    }
+
+    static func interrupted() -> LabFailure {
+        LabFailure(.interrupted(ProcessSignals.interrupted ?? SIGINT), "interrupted")
+    }
+
+    static func kernelRelease() -> String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafeBytes(of: &name.release) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+}
