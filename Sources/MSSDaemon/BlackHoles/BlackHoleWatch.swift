@@ -153,13 +153,15 @@ final class BlackHoleWatch: @unchecked Sendable {
             if now - lastCheck >= 5000 {
                 lastCheck = now
                 expire()
-                keepSampler()
             }
         }
     }
 
-    /// The sampler's table is still there, else it goes back (someone flushed the ruleset).
-    private func keepSampler() {
+    /// The sampler's table is still there, else it goes back (someone flushed the ruleset). Called by
+    /// the `RuleWatcher`'s thread after an nf_tables notification, or every ten seconds: no `nft list`
+    /// runs while nothing changes.
+    func keepSampler() {
+        guard !stopping.load(ordering: .relaxed) else { return }
         guard let result = try? ToolRunner.run(["nft", "list", "table", "inet", table], timeout: 5), result.status != 0 else { return }
         if installSampler() { logger.warning("black-hole sampler restored (table inet \(table) was removed from outside)") }
     }

@@ -5,8 +5,15 @@ import Synchronization
 /// safety net) mark them for a check, and a periodic check covers what sends none (iptables-legacy every
 /// second, otherwise every ten). Checks run on a thread of their own, one at a time: they run the
 /// firewall tools, which the main loop must never wait for.
+///
+/// What else the daemon keeps in nf_tables (the black-hole sampler) is checked by the same thread,
+/// after a notification or every ten seconds, never more often: `alsoKeep`.
 final class RuleWatcher: @unchecked Sendable {
     private let keeper: RuleKeeper
+    /// Checks of the daemon's other nf_tables state, each restoring what it finds missing; set before
+    /// `start`.
+    var alsoKeep: [@Sendable () -> Void] = []
+    private var lastAlso: Int64 = 0
     private let events: NetlinkEvents?
     private var checks: JobQueue?
     private let dirty = Atomic(false)
@@ -42,12 +49,16 @@ final class RuleWatcher: @unchecked Sendable {
         guard dirty.load(ordering: .acquiring) || now - lastCheck >= interval, now - lastCheck >= spacing,
             inFlight.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
+        let notified = dirty.load(ordering: .acquiring)
         dirty.store(false, ordering: .releasing)
         lastCheck = now
+        let also = notified || now - lastAlso >= 10_000 ? alsoKeep : []
+        if !also.isEmpty { lastAlso = now }
         checks.async { [self] in
             let start = monotonicMilliseconds()
             // The restore recreated the liveness list: the main loop reopens it on its next turn.
             keeper.restoreIfChanged { listStale.store(true, ordering: .releasing) }
+            for check in also { check() }
             lastLength.store(monotonicMilliseconds() - start, ordering: .relaxed)
             inFlight.store(false, ordering: .releasing)
         }

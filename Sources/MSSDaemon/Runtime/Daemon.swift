@@ -145,6 +145,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         ruleWatcher = rules.map { RuleWatcher(keeper: $0) }
+        if let holes { ruleWatcher?.alsoKeep.append { holes.keepSampler() } }
         if let path = configuration.controlSocket {
             var requests = ControlRequests(
                 changes: changes, statistics: { [unowned self] in statistics },
