@@ -167,9 +167,11 @@ int CMSSClampShim_send_frames(int fd, const void *frames, size_t length, unsigne
     return sendmmsg(fd, headers, count, 0);
 }
 
-int CMSSClampShim_pin_thread(int cpu) {
+int CMSSClampShim_set_thread_cpus(uint64_t mask) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
+    for (int cpu = 0; cpu < 64; cpu++) {
+        if (mask & ((uint64_t)1 << cpu)) CPU_SET(cpu, &set);
+    }
     return sched_setaffinity(0, sizeof set, &set);
 }

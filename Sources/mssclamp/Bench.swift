@@ -30,8 +30,11 @@ extension MSSClamp {
         @Option(help: "Queues of the multi-queue row (default: the CPU count, at least 2).")
         var queues: Int?
 
-        @Option(help: "Handshakes timed per latency row and pass (0: no latency rows).")
-        var connects: Int = 400
+        @Option(help: "Handshakes timed per latency row and pass (at least 4 passes; 0: no latency rows).")
+        var connects: Int = 200
+
+        @Option(help: "Pace the generator at this many SYN/s in all instead of full rate (to compare with another generator's load).")
+        var rate: Double?
 
         @Option(help: "The MSS ceiling every row clamps to.")
         var mss: Int = 1360
@@ -61,6 +64,7 @@ extension MSSClamp {
             if let queues, !(2...64).contains(queues) { throw ValidationError("--queues must be 2-64") }
             guard (0...100_000).contains(connects) else { throw ValidationError("--connects must be 0-100000") }
             guard (536...9000).contains(mss) else { throw ValidationError("--mss must be 536-9000") }
+            if let rate, !(1000...100_000_000).contains(rate) { throw ValidationError("--rate must be 1000-100000000 SYN/s") }
         }
 
         func run() throws {
@@ -78,6 +82,7 @@ extension MSSClamp {
             options.connects = connects
             options.ceiling = mss
             options.rows = rows
+            options.rate = rate
             var stderr = StandardError()
             let report: BenchReport
             do {

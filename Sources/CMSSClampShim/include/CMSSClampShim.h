@@ -89,7 +89,8 @@ int CMSSClampShim_packet_socket(const char *interface);
 /// call (which needs _GNU_SOURCE). Returns how many were sent, or -1 with errno.
 int CMSSClampShim_send_frames(int fd, const void *frames, size_t length, unsigned count);
 
-/// Keeps the calling thread on CPU `cpu` (sched_setaffinity with a cpu_set_t, whose CPU_* macros Swift
-/// cannot import). Used by MSSSystem.ThreadAffinity. Returns 0, or -1 with errno.
-int CMSSClampShim_pin_thread(int cpu);
+/// Keeps the calling thread on the CPUs whose bits are set in `mask` (CPUs 0-63; sched_setaffinity with a
+/// cpu_set_t, whose CPU_* macros Swift cannot import). Used by MSSSystem.ThreadAffinity. Returns 0, or -1
+/// with errno.
+int CMSSClampShim_set_thread_cpus(uint64_t mask);
 #endif

@@ -14,12 +14,15 @@ public enum Bench {
         /// Queues of the multi-queue row.
         public var queues: Int = max(2, ThreadAffinity.onlineCPUs)
         /// Handshakes timed per latency row and pass.
-        public var connects: Int = 400
+        public var connects: Int = 200
         /// The ceiling every row clamps to (IPv4).
         public var ceiling: Int = 1360
         /// This program, run inside the router as `mssclamp run` and `mssclamp rules`.
         public var executable: String
         public var version: String
+        /// SYNs per second the generator offers, in all; nil: as fast as it goes (the default). For
+        /// comparing with another generator's load.
+        public var rate: Double?
         /// Rows to run; all when empty.
         public var rows: [BenchRow] = []
 
@@ -28,6 +31,9 @@ public enum Bench {
             self.version = version
         }
     }
+
+    /// Passes over the latency rows, at least.
+    static let latencyPasses = 4
 
     /// The rows whose handshakes are timed.
     static let latencyRows: [BenchRow] = [.noRule, .kernelTCPMSS, .runOneQueue]
@@ -77,7 +83,7 @@ public enum Bench {
                 if stop() { throw interrupted() }
                 sequence += 1
                 let measurement = try RowMeasurement.measure(
-                    row, setup: setup, seconds: options.seconds, sequence: sequence, stop: stop)
+                    row, setup: setup, seconds: options.seconds, rate: options.rate, sequence: sequence, stop: stop)
                 passes[row, default: []].append(measurement)
                 var line = "[\(sequence)/\(total)] \(row.title(queues: options.queues)): "
                 line += row.clamps
@@ -94,7 +100,7 @@ public enum Bench {
         var report = BenchReport(
             version: options.version, host: .init(cpus: ThreadAffinity.onlineCPUs, kernel: kernelRelease()),
             ceiling: options.ceiling, seconds: options.seconds, runs: options.runs, queues: options.queues,
-            namespaces: lab.namespaces, rows: [],
+            namespaces: lab.namespaces, rate: options.rate, rows: [],
             latency: latency, elapsed: 0)
         let medians = passes.mapValues { median($0.map(\.clampedPerSecond)) }
         for row in rows {
@@ -123,7 +129,10 @@ public enum Bench {
         defer { timer.stop() }
         var samples: [BenchRow: [Double]] = [:]
         var failures: [BenchRow: Int] = [:]
-        for run in 0..<options.runs {
+        // More passes than the throughput rows, each shorter: a handshake's time drifts with whatever else
+        // the machine does, and alternating the rows often spreads that drift over all of them.
+        let passes = max(options.runs, latencyPasses)
+        for run in 0..<passes {
             let rows = latencyRows
             for row in rows[(run % rows.count)...] + rows[..<(run % rows.count)] {
                 if stop() { throw interrupted() }
@@ -139,7 +148,7 @@ public enum Bench {
                 samples[row, default: []] += timed.microseconds
                 failures[row, default: 0] += timed.failed
                 progress(
-                    "latency \(run + 1)/\(options.runs) \(row.title(queues: options.queues)): p50 "
+                    "latency \(run + 1)/\(passes) \(row.title(queues: options.queues)): p50 "
                         + "\(format(percentile(timed.microseconds, 50))) us, p99 \(format(percentile(timed.microseconds, 99))) us")
             }
         }

@@ -48,6 +48,8 @@ public struct BenchReport: Codable, Sendable {
     public var queues: Int
     /// The lab's namespaces (gone when the report is printed).
     public var namespaces: [String]
+    /// The generator's pace (SYN/s in all), or nil: full rate.
+    public var rate: Double?
     public var rows: [Row]
     public var latency: [Latency]
     /// Seconds the whole run took, lab included.
@@ -67,4 +69,10 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     return sorted[min(max(rank, 0), sorted.count - 1)]
 }
 
-func median(_ values: [Double]) -> Double { percentile(values, 50) }
+/// The median: the middle value, or the mean of the two middle ones (two passes give their mean).
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}

@@ -6,7 +6,8 @@ extension BenchReport {
         var lines: [String] = []
         lines.append(
             "mssclamp bench \(version): \(host.cpus) CPUs, Linux \(host.kernel); ceiling \(ceiling); "
-                + "\(runs) interleaved run\(runs == 1 ? "" : "s") of \(format(seconds)) s per row")
+                + "\(runs) interleaved run\(runs == 1 ? "" : "s") of \(format(seconds)) s per row"
+                + (rate.map { "; generator paced at \(thousands($0)) SYN/s" } ?? ""))
         lines.append(
             "  " + pad("row", 40) + lpad("SYN/s", 12) + lpad("clamped/s", 12) + lpad("unclamped", 11)
                 + lpad("dropped", 11) + lpad("ratio", 8))

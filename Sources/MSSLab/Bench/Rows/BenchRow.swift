@@ -46,6 +46,6 @@ public enum BenchRow: String, CaseIterable, Codable, Sendable {
     }
 
     /// A flood gets a second to warm up before it is counted: the daemon needs a moment to see it and
-    /// start shedding. The other rows half a second.
-    var warmUp: Double { isFlood ? 1.0 : 0.5 }
+    /// start shedding. The other rows a third of a second.
+    var warmUp: Double { isFlood ? 1.0 : 0.3 }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import MSSProcess
+import MSSSystem
+import Synchronization
 
 /// Puts a row's rules (and daemon) in the router namespace, and takes them out again.
 struct RouterSetup {
@@ -53,12 +55,7 @@ struct RouterSetup {
             // The queue rows measure the queue itself: no shedding to the net (the flood row has it).
             if row != .floodRun { arguments += ["--queue-rate", "0"] }
             let log = workDirectory + "/daemon-\(sequence).log"
-            let daemon: BackgroundChild
-            do {
-                daemon = try BackgroundChild(Tool.inside(lab.router, arguments), outputPath: log)
-            } catch {
-                throw LabFailure(.failed, "mssclamp run: \(error)")
-            }
+            let daemon = try Self.start(Tool.inside(lab.router, arguments), log: log, awayFromGenerator: !row.isFlood)
             let installed = Installed(row: row, daemon: daemon, log: log)
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {
@@ -75,6 +72,36 @@ struct RouterSetup {
             remove(installed)
             throw LabFailure(.failed, "mssclamp run did not start clamping within 30 s")
         }
+    }
+
+    /// Starts the daemon. Under a single-thread generator (every row but the floods) it runs on the CPUs
+    /// other than the generator's CPU 0, as the C consumer of `scripts/bench queue` does: on a real
+    /// gateway the SYNs come from outside, not from a program competing with the daemon for its CPU. A
+    /// child inherits the affinity of the thread that starts it, so a short-lived thread of that affinity
+    /// starts it.
+    static func start(_ arguments: [String], log: String, awayFromGenerator: Bool) throws(LabFailure) -> BackgroundChild {
+        let others = Array(1..<ThreadAffinity.onlineCPUs)
+        guard awayFromGenerator, !others.isEmpty else {
+            do {
+                return try BackgroundChild(arguments, outputPath: log)
+            } catch {
+                throw LabFailure(.failed, "mssclamp run: \(error)")
+            }
+        }
+        let result = Mutex<Result<BackgroundChild, LabFailure>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            ThreadAffinity.allow(cpus: others)
+            do {
+                let child = try BackgroundChild(arguments, outputPath: log)
+                result.withLock { $0 = .success(child) }
+            } catch {
+                result.withLock { $0 = .failure(LabFailure(.failed, "mssclamp run: \(error)")) }
+            }
+            done.signal()
+        }.start()
+        done.wait()
+        return try result.withLock { $0! }.get()
     }
 
     /// Stops the row's daemon (SIGTERM, then SIGKILL after 30 s) and removes every rule of the row.

@@ -23,7 +23,7 @@ public struct RowMeasurement: Codable, Sendable {
     public var shedding: [String]
 
     static func measure(
-        _ row: BenchRow, setup: RouterSetup, seconds: Double, sequence: Int, stop: () -> Bool
+        _ row: BenchRow, setup: RouterSetup, seconds: Double, rate: Double?, sequence: Int, stop: () -> Bool
     ) throws(LabFailure) -> RowMeasurement {
         let lab = setup.lab
         let installed = try setup.install(row, sequence: sequence)
@@ -32,7 +32,7 @@ public struct RowMeasurement: Codable, Sendable {
             let before = try lab.sinkCounts()
             let drops = lab.queueDrops()
             let net = lab.netClamped()
-            let generator = try SYNGenerator(lab: lab, threads: threads)
+            let generator = try SYNGenerator(lab: lab, threads: threads, rate: rate)
             var windowStart = before
             var windowEnd = before
             var failure: LabFailure?

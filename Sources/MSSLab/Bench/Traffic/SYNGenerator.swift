@@ -14,7 +14,8 @@ final class SYNGenerator: @unchecked Sendable {
     static let batch = 256
 
     /// Starts `threads` sender threads (thread N on CPU N) in the lab's generator namespace.
-    init(lab: BenchLab, threads count: Int) throws(LabFailure) {
+    /// - Parameter rate: SYNs per second in all, shared by the threads; nil: as fast as they go.
+    init(lab: BenchLab, threads count: Int, rate: Double? = nil) throws(LabFailure) {
         var senders: [FrameSender] = []
         do {
             for _ in 0..<count {
@@ -29,7 +30,16 @@ final class SYNGenerator: @unchecked Sendable {
                 ThreadAffinity.pin(cpu: index % ThreadAffinity.onlineCPUs)
                 var frames = SYNFrames(count: Self.batch, seed: UInt32(index + 1) &* UInt32(truncatingIfNeeded: getpid()))
                 var local: UInt64 = 0
+                let started = monotonicNanoseconds()
+                let perThread = rate.map { $0 / Double(count) }
                 while !stopping.load(ordering: .relaxed) {
+                    if let perThread {
+                        // Paced: the next batch waits until the rate says it is due.
+                        let due = started + Int64(Double(local) / perThread * 1e9)
+                        let early = due - monotonicNanoseconds()
+                        if early > 0 { usleep(UInt32(min(early / 1000, 100_000))) }
+                        if due > monotonicNanoseconds() { continue }
+                    }
                     frames.refill()
                     let taken: Int
                     do {
