@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""`scripts/bench latency`: what the clamp adds to a TCP handshake, measured side by side in one run.
+"""`scripts/bench consumer`, its second part: the handshake latency mssclamp run adds against a C consumer.
+
+The operator's latency rows (no rule, TCPMSS, run) are `mssclamp bench`'s (`scripts/bench latency`); this
+adds the C consumer beside them, measured side by side in one run.
 
 A client namespace connects over and over through a router namespace to a listener in a sink namespace
 (198.51.100.0/24 and 203.0.113.0/24, documentation ranges; veths, MTU 1500, static neighbours so ARP never
@@ -11,7 +14,7 @@ rounds with the order rotated each round:
   (a) no rule: forwarding alone, the floor;
   (k) the kernel's TCPMSS (`-m tcpmss --mss 1361:65535 -j TCPMSS --set-mss 1360`);
   (c) the C NFQUEUE consumer `queue-baseline` (Benchmarks/QueueBaseline) behind the NFQUEUE rule of
-      `scripts/bench queue`, pinned to CPU 1;
+      bench-queue.py, pinned to CPU 1;
   (m) `mssclamp run --mss 1360 --queue 0 --queue-maxlen 4096` behind the same rule, pinned to CPU 1.
 
 The rule matches SYN and SYN/ACK alike (`--tcp-flags SYN,RST SYN`), and both carry MSS 1460 here, so

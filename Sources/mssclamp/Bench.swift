@@ -40,14 +40,20 @@ extension MSSClamp {
         var mss: Int = 1360
 
         @Option(
-            help: "Only these rows, comma-separated: no-rule, kernel-tcpmss, safety-net, run-1-queue, run-n-queues, flood-kernel-tcpmss, flood-run (default: all).",
+            help: """
+                Only these rows, comma-separated: no-rule, kernel-tcpmss, safety-net, run-1-queue, run-n-queues, \
+                flood-kernel-tcpmss, flood-run, run-1-queue-no-detect, flood-run-no-detect, and latency for the \
+                handshakes (default: all but the two --no-detect rows, and the handshakes).
+                """,
             transform: { text in
                 try text.split(separator: ",").map { name in
-                    guard let row = BenchRow(rawValue: String(name)) else { throw ValidationError("no row named \(name)") }
-                    return row
+                    guard name == "latency" || BenchRow(rawValue: String(name)) != nil else {
+                        throw ValidationError("no row named \(name)")
+                    }
+                    return String(name)
                 }
             })
-        var rows: [BenchRow] = []
+        var rows: [String]?
 
         @Flag(help: "Print the results as JSON on standard output (progress stays on standard error).")
         var json = false
@@ -81,7 +87,10 @@ extension MSSClamp {
             if let queues { options.queues = queues }
             options.connects = connects
             options.ceiling = mss
-            options.rows = rows
+            if let rows {
+                options.rows = rows.compactMap(BenchRow.init(rawValue:))
+                options.latency = rows.contains("latency")
+            }
             options.rate = rate
             var stderr = StandardError()
             let report: BenchReport

@@ -15,8 +15,10 @@ import TestSupport
     .serialized,
     .enabled(if: IntegrationEnvironment.available, Comment(rawValue: IntegrationEnvironment.skipReason ?? "")))
 struct BenchCommandTests {
+    /// Every row: the defaults, then the two --no-detect rows of scripts/bench queue and flood.
     static let rows = [
         "no-rule", "kernel-tcpmss", "safety-net", "run-1-queue", "run-n-queues", "flood-kernel-tcpmss", "flood-run",
+        "run-1-queue-no-detect", "flood-run-no-detect",
     ]
 
     /// What a bench with pid `pid` has in the kernel and the file system: its namespaces, the processes
@@ -36,7 +38,10 @@ struct BenchCommandTests {
     @Test func aShortRunMeasuresEveryRowAndLeavesNothing() throws {
         let chart = TemporaryFile(unusedSuffix: ".svg")
         let run = try Shell.run(
-            [BuiltProducts.mssclamp, "bench", "--seconds", "0.3", "--runs", "1", "--connects", "50", "--json", "--svg", chart.path],
+            [
+                BuiltProducts.mssclamp, "bench", "--rows", (Self.rows + ["latency"]).joined(separator: ","), "--seconds", "0.3",
+                "--runs", "1", "--connects", "50", "--json", "--svg", chart.path,
+            ],
             timeout: 300)
         #expect(run.succeeded, "\(run)")
         let report = try #require(
@@ -51,6 +56,9 @@ struct BenchCommandTests {
                 #expect(row["unclamped"] as? Int == 0, "\(name) let SYNs through unclamped: \(row)")
             }
         }
+        // Each --no-detect row beside its row with the watch: the watch's cost, as a ratio.
+        let costs = try #require(report["watchCost"] as? [[String: Any]])
+        #expect(costs.compactMap { $0["without"] as? String } == ["run-1-queue-no-detect", "flood-run-no-detect"], "\(costs)")
         let latency = try #require(report["latency"] as? [[String: Any]])
         #expect(latency.count == 3 && latency.allSatisfy { ($0["count"] as? Int ?? 0) > 0 }, "\(latency)")
         let svg = try String(contentsOfFile: chart.path, encoding: .utf8)
@@ -64,9 +72,9 @@ struct BenchCommandTests {
 
     /// Starts a bench that runs a daemon row long enough to be interrupted, and waits until the daemon
     /// runs in its router.
-    static func startLongBench() throws -> (bench: BackgroundProcess, daemon: [String]) {
+    static func startLongBench(row: String) throws -> (bench: BackgroundProcess, daemon: [String]) {
         let bench = try BackgroundProcess([
-            BuiltProducts.mssclamp, "bench", "--rows", "run-1-queue", "--seconds", "60", "--runs", "1", "--connects", "0",
+            BuiltProducts.mssclamp, "bench", "--rows", row, "--seconds", "60", "--runs", "1", "--connects", "0",
         ])
         var daemon: [String] = []
         // The daemon, not one of the tools that build the lab (they come and go in the same namespaces).
@@ -78,11 +86,16 @@ struct BenchCommandTests {
             return !daemon.isEmpty
         }
         #expect(running, "the bench's daemon did not start: \(bench.output)")
+        // The --no-detect rows run the daemon without the black-hole watch, the others with it.
+        for pid in daemon {
+            let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            #expect(command.contains("--no-detect") == row.hasSuffix("-no-detect"), "\(row): \(command)")
+        }
         return (bench, daemon)
     }
 
     @Test func ctrlCRemovesTheLabAndItsDaemon() throws {
-        let (bench, daemon) = try Self.startLongBench()
+        let (bench, daemon) = try Self.startLongBench(row: "run-1-queue-no-detect")
         bench.child.signal(SIGINT)
         let status = bench.child.wait(seconds: 60)
         #expect(status == 130, "exit \(String(describing: status)): \(bench.output)")
@@ -95,7 +108,7 @@ struct BenchCommandTests {
     }
 
     @Test func aKilledBenchIsCleanedUpByCleanup() throws {
-        let (bench, daemon) = try Self.startLongBench()
+        let (bench, daemon) = try Self.startLongBench(row: "run-1-queue")
         bench.child.signal(SIGKILL)
         _ = bench.child.wait(seconds: 10)
         // A SIGKILL leaves the lab: this is what --cleanup is for.

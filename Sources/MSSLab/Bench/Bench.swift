@@ -23,8 +23,10 @@ public enum Bench {
         /// SYNs per second the generator offers, in all; nil: as fast as it goes (the default). For
         /// comparing with another generator's load.
         public var rate: Double?
-        /// Rows to run; all when empty.
-        public var rows: [BenchRow] = []
+        /// Rows to run: `BenchRow.defaults` when nil; none (only the handshakes, if `latency`) when empty.
+        public var rows: [BenchRow]?
+        /// Whether to time handshakes (when `connects` is above 0 too).
+        public var latency = true
 
         public init(executable: String, version: String) {
             self.executable = executable
@@ -73,11 +75,11 @@ public enum Bench {
         }
         let setup = RouterSetup(
             lab: lab, executable: options.executable, ceiling: options.ceiling, queues: options.queues, workDirectory: work)
-        let rows = options.rows.isEmpty ? BenchRow.allCases : options.rows
+        let rows = options.rows ?? BenchRow.defaults
         var passes: [BenchRow: [RowMeasurement]] = [:]
         var sequence = 0
         let total = rows.count * options.runs
-        for run in 0..<options.runs {
+        for run in 0..<(rows.isEmpty ? 0 : options.runs) {
             let order = Array(rows[(run % rows.count)...] + rows[..<(run % rows.count)])
             for row in order {
                 if stop() { throw interrupted() }
@@ -94,14 +96,14 @@ public enum Bench {
             }
         }
         var latency: [BenchReport.Latency] = []
-        if options.connects > 0 {
+        if options.connects > 0, options.latency {
             latency = try timeHandshakes(options: options, setup: setup, stop: stop, progress: progress)
         }
         var report = BenchReport(
             version: options.version, host: .init(cpus: ThreadAffinity.onlineCPUs, kernel: kernelRelease()),
             ceiling: options.ceiling, seconds: options.seconds, runs: options.runs, queues: options.queues,
             namespaces: lab.namespaces, rate: options.rate, rows: [],
-            latency: latency, elapsed: 0)
+            latency: latency, watchCost: [], elapsed: 0)
         let medians = passes.mapValues { median($0.map(\.clampedPerSecond)) }
         for row in rows {
             let measured = passes[row] ?? []
@@ -116,6 +118,10 @@ public enum Bench {
                     netClamped: measured.map(\.netClamped).reduce(0, +),
                     ratio: row.baseline.flatMap { medians[$0] }.flatMap { $0 > 0 ? clamped / $0 : nil },
                     baseline: row.baseline, shedding: Array(measured.flatMap(\.shedding).prefix(5)), passes: measured))
+        }
+        for row in rows {
+            guard let without = row.withoutDetection, let on = medians[row], let off = medians[without], off > 0 else { continue }
+            report.watchCost.append(.init(row: row, without: without, ratio: on / off))
         }
         report.elapsed = Date().timeIntervalSince(started)
         return report

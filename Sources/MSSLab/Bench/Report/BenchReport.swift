@@ -39,6 +39,14 @@ public struct BenchReport: Codable, Sendable {
         public var addedP99Microseconds: Double
     }
 
+    /// A row with the black-hole watch against the same row with `--no-detect`, when both ran.
+    public struct WatchCost: Codable, Sendable {
+        public var row: BenchRow
+        public var without: BenchRow
+        /// clamped/s with the watch over clamped/s without it.
+        public var ratio: Double
+    }
+
     public var benchmark = "mssclamp bench"
     public var version: String
     public var host: Host
@@ -52,6 +60,7 @@ public struct BenchReport: Codable, Sendable {
     public var rate: Double?
     public var rows: [Row]
     public var latency: [Latency]
+    public var watchCost: [WatchCost]
     /// Seconds the whole run took, lab included.
     public var elapsed: Double
 }

@@ -27,6 +27,11 @@ extension BenchReport {
                 "  flood: the kernel safety net clamped \(thousands(Double(flood.netClamped))) of the shed SYNs; "
                     + "queue drops \(flood.queueDrops); \(flood.shedding.count) shedding log line(s)")
         }
+        for cost in watchCost {
+            lines.append(
+                "  the black-hole watch's cost: clamped/s of \(cost.row.rawValue) over \(cost.without.rawValue) "
+                    + String(format: "%.3f", cost.ratio))
+        }
         if !latency.isEmpty {
             lines.append("handshake latency through the router (connect() to established, \(latency[0].count) per row):")
             for entry in latency {

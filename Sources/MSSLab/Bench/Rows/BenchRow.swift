@@ -15,6 +15,16 @@ public enum BenchRow: String, CaseIterable, Codable, Sendable {
     /// `mssclamp run --install-rules` with its defaults under the same flood: past the queue's rate, the
     /// daemon sheds to the safety net.
     case floodRun = "flood-run"
+    /// `run-1-queue` with `--no-detect`: the same queue without the black-hole watch, so that the ratio of
+    /// the two is what the watch costs the SYN path. Not a default row (`scripts/bench queue` runs it).
+    case runOneQueueNoDetect = "run-1-queue-no-detect"
+    /// `flood-run` with `--no-detect`. Not a default row (`scripts/bench flood` runs it).
+    case floodRunNoDetect = "flood-run-no-detect"
+
+    /// The rows a plain `mssclamp bench` runs: what an operator asks first, in under a minute.
+    public static let defaults: [BenchRow] = [
+        .noRule, .kernelTCPMSS, .safetyNet, .runOneQueue, .runQueues, .floodKernel, .floodRun,
+    ]
 
     /// The row's name in the table.
     func title(queues: Int) -> String {
@@ -26,12 +36,23 @@ public enum BenchRow: String, CaseIterable, Codable, Sendable {
         case .runQueues: "mssclamp run, \(queues) queues, no shedding"
         case .floodKernel: "flood: kernel TCPMSS"
         case .floodRun: "flood: mssclamp run"
+        case .runOneQueueNoDetect: "mssclamp run, 1 queue, --no-detect"
+        case .floodRunNoDetect: "flood: mssclamp run --no-detect"
         }
     }
 
     /// A flood comes from a generator thread on every CPU; the other rows from one, on CPU 0, so the
     /// router's work has the other CPUs.
-    var isFlood: Bool { self == .floodKernel || self == .floodRun }
+    var isFlood: Bool { self == .floodKernel || self == .floodRun || self == .floodRunNoDetect }
+
+    /// The row that differs from this one only by `--no-detect`, for the watch's cost.
+    var withoutDetection: BenchRow? {
+        switch self {
+        case .runOneQueue: .runOneQueueNoDetect
+        case .floodRun: .floodRunNoDetect
+        default: nil
+        }
+    }
 
     /// Whether the row clamps (its SYNs should all arrive at or below the ceiling).
     var clamps: Bool { self != .noRule }
@@ -40,8 +61,8 @@ public enum BenchRow: String, CaseIterable, Codable, Sendable {
     var baseline: BenchRow? {
         switch self {
         case .noRule, .kernelTCPMSS, .floodKernel: nil
-        case .safetyNet, .runOneQueue, .runQueues: .kernelTCPMSS
-        case .floodRun: .floodKernel
+        case .safetyNet, .runOneQueue, .runQueues, .runOneQueueNoDetect: .kernelTCPMSS
+        case .floodRun, .floodRunNoDetect: .floodKernel
         }
     }
 

@@ -49,11 +49,12 @@ struct RouterSetup {
         case .safetyNet:
             try Tool.run(Tool.inside(lab.router, [executable, "rules", "apply", "--backend", "nft-map", "--mss", "\(ceiling)"]))
             return Installed(row: row, daemon: nil, log: nil)
-        case .runOneQueue, .runQueues, .floodRun:
+        case .runOneQueue, .runQueues, .floodRun, .runOneQueueNoDetect, .floodRunNoDetect:
             var arguments = [executable, "run", "--mss", "\(ceiling)", "--install-rules", "--control-socket", "none"]
             if row == .runQueues { arguments += ["--queue", "0-\(queues - 1)"] }
             // The queue rows measure the queue itself: no shedding to the net (the flood row has it).
-            if row != .floodRun { arguments += ["--queue-rate", "0"] }
+            if !row.isFlood { arguments += ["--queue-rate", "0"] }
+            if row == .runOneQueueNoDetect || row == .floodRunNoDetect { arguments.append("--no-detect") }
             let log = workDirectory + "/daemon-\(sequence).log"
             let daemon = try Self.start(Tool.inside(lab.router, arguments), log: log, awayFromGenerator: !row.isFlood)
             let installed = Installed(row: row, daemon: daemon, log: log)
@@ -119,7 +120,7 @@ struct RouterSetup {
             Tool.attempt(Tool.inside(lab.router, ["iptables", "-t", "mangle", "-F", "FORWARD"]))
         case .safetyNet:
             Tool.attempt(Tool.inside(lab.router, [executable, "rules", "remove", "--backend", "nft-map"]))
-        case .runOneQueue, .runQueues, .floodRun:
+        case .runOneQueue, .runQueues, .floodRun, .runOneQueueNoDetect, .floodRunNoDetect:
             // The daemon leaves its net (and its emptied sampler) behind when it stops, by design.
             Tool.attempt(Tool.inside(lab.router, [executable, "rules", "remove", "--all-instances"]))
         }
