@@ -61,7 +61,7 @@ extension MSSClamp {
         @Option(help: "Also draw the results as an SVG chart into this file.")
         var svg: String?
 
-        @Flag(help: "Remove what a killed bench left behind (its namespaces, the processes in them, its work directories), then exit.")
+        @Flag(help: "Remove what a killed bench left behind (its namespaces, the processes in them, its work directories), then exit. A bench that still runs keeps its lab.")
         var cleanup = false
 
         func validate() throws {
@@ -76,8 +76,10 @@ extension MSSClamp {
         func run() throws {
             if cleanup {
                 guard geteuid() == 0 else { throw fail("mssclamp bench --cleanup removes namespaces: run it as root", code: 69) }
-                let removed = MSSLab.Bench.cleanUp()
-                print(removed.isEmpty ? "nothing to clean up" : removed.map { "removed \($0)" }.joined(separator: "\n"))
+                let done = MSSLab.Bench.cleanUp()
+                for line in done.removed { print("removed \(line)") }
+                for pid in done.running { print("left alone: bench \(pid) still runs, and removes its own lab") }
+                if done.removed.isEmpty && done.running.isEmpty { print("nothing to clean up") }
                 return
             }
             ProcessSignals.noteInterrupts()

@@ -22,7 +22,7 @@ struct BenchCommandTests {
     ]
 
     /// What a bench with pid `pid` has in the kernel and the file system: its namespaces, the processes
-    /// in them, and the work directories of any bench.
+    /// in them, and its work directories (only its own: another run's leftovers are not this bench's).
     static func traces(of pid: Int32) throws -> (namespaces: [String], processes: [String], directories: [String]) {
         let namespaces = try Shell.check(["ip", "netns", "list"]).split(separator: "\n")
             .compactMap { $0.split(separator: " ").first.map(String.init) }
@@ -31,7 +31,7 @@ struct BenchCommandTests {
         for name in namespaces {
             processes += try Shell.check(["ip", "netns", "pids", name]).split(separator: "\n").map(String.init)
         }
-        let directories = try FileManager.default.contentsOfDirectory(atPath: "/run").filter { $0.hasPrefix("msbench-") }
+        let directories = try FileManager.default.contentsOfDirectory(atPath: "/run").filter { $0.hasPrefix("msbench-\(pid)-") }
         return (namespaces, processes, directories)
     }
 
@@ -96,6 +96,11 @@ struct BenchCommandTests {
 
     @Test func ctrlCRemovesTheLabAndItsDaemon() throws {
         let (bench, daemon) = try Self.startLongBench(row: "run-1-queue-no-detect")
+        // --cleanup is for what killed runs left: a bench that still runs keeps its lab.
+        let cleanup = try Shell.run([BuiltProducts.mssclamp, "bench", "--cleanup"], timeout: 60)
+        #expect(cleanup.succeeded && cleanup.output.contains("left alone: bench \(bench.pid) still runs"), "\(cleanup)")
+        let kept = try Self.traces(of: bench.pid)
+        #expect(kept.namespaces.count == 3 && kept.directories.count == 1 && !kept.processes.isEmpty, "\(kept)")
         bench.child.signal(SIGINT)
         let status = bench.child.wait(seconds: 60)
         #expect(status == 130, "exit \(String(describing: status)): \(bench.output)")

@@ -65,7 +65,7 @@ public enum Bench {
         }
         defer {
             lab.tearDown()
-            try? FileManager.default.removeItem(atPath: work)
+            if !removeWorkDirectory(work) { progress("could not remove \(work); `mssclamp bench --cleanup` will") }
         }
         progress("building the lab: namespaces \(lab.generator), \(lab.router), \(lab.sink)")
         do {
@@ -170,27 +170,60 @@ public enum Bench {
         }
     }
 
+    /// What `cleanUp` did: what it removed, a line each, and the benches it left alone because they still run.
+    public struct Cleanup: Sendable {
+        public var removed: [String] = []
+        public var running: [Int32] = []
+    }
+
     /// Removes what killed runs left: their namespaces (and every process inside) and work directories.
-    /// - Returns: what was removed, a line each.
-    public static func cleanUp() -> [String] {
-        var removed: [String] = []
-        for name in Namespaces.list(prefix: BenchLab.prefix) {
-            Namespaces.remove(name)
-            removed.append("namespace \(name)")
+    /// A bench that still runs (its PID, in the names, is a live `mssclamp bench`) keeps its lab: it
+    /// tears it down itself, and taking it away would only make it fail.
+    public static func cleanUp() -> Cleanup {
+        var cleanup = Cleanup()
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: "/run")) ?? []).filter { $0.hasPrefix(workPrefix) }
+        for name in Namespaces.list(prefix: BenchLab.prefix) + entries {
+            if let owner = runningOwner(of: name) {
+                if !cleanup.running.contains(owner) { cleanup.running.append(owner) }
+            } else if entries.contains(name) {
+                try? FileManager.default.removeItem(atPath: "/run/" + name)
+                cleanup.removed.append("directory /run/\(name)")
+            } else {
+                Namespaces.remove(name)
+                cleanup.removed.append("namespace \(name)")
+            }
         }
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/run")) ?? []
-        for entry in entries where entry.hasPrefix(workPrefix) {
-            try? FileManager.default.removeItem(atPath: "/run/" + entry)
-            removed.append("directory /run/\(entry)")
-        }
-        return removed
+        return cleanup
+    }
+
+    /// The PID in a name `msbench-PID-...`, if that process is a bench that still runs (not this one).
+    static func runningOwner(of name: String) -> Int32? {
+        let parts = name.split(separator: "-")
+        guard parts.count >= 3, let pid = Int32(parts[1]), pid > 0, pid != getpid(),
+            let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+        else { return nil }
+        let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard arguments.count >= 2, arguments[0].hasSuffix("mssclamp"), arguments[1] == "bench" else { return nil }
+        return pid
     }
 
     static let workPrefix = "msbench-"
 
-    /// A directory only root can enter, for the daemons' logs: /run/msbench-XXXXXX.
+    /// Removes the work directory, trying again if something was still finishing in it.
+    /// - Returns: whether it is gone.
+    static func removeWorkDirectory(_ path: String) -> Bool {
+        for attempt in 0..<3 {
+            if attempt > 0 { Thread.sleep(forTimeInterval: 0.2) }
+            try? FileManager.default.removeItem(atPath: path)
+            if access(path, F_OK) != 0 { return true }
+        }
+        return false
+    }
+
+    /// A directory only root can enter, for the daemons' logs: /run/msbench-PID-XXXXXX (whose it is, for
+    /// `cleanUp` and the tests).
     static func makeWorkDirectory() -> String? {
-        var template = Array("/run/\(workPrefix)XXXXXX".utf8CString)
+        var template = Array("/run/\(workPrefix)\(getpid())-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { return nil }
         return String(cString: made)
     }

@@ -12,7 +12,8 @@ import MSSSystem
 /// both (iptables raw PREROUTING); port 80 of the sink is never answered. Handshakes for the latency rows
 /// go to port 8080, where a listener answers.
 public struct BenchLab: Sendable {
-    /// Every namespace of a bench run starts with this; `--cleanup` removes whatever has it.
+    /// Every namespace of a bench run starts with this, then its PID; `--cleanup` removes whatever has it,
+    /// but for a bench that still runs.
     public static let prefix = "msbench-"
     public let generator: String
     public let router: String
