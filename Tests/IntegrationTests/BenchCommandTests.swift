@@ -129,6 +129,33 @@ struct BenchCommandTests {
         #expect(again.succeeded && again.output.contains("nothing to clean up"), "\(again)")
     }
 
+    /// Another user's process that took a killed bench's PID and calls itself `mssclamp bench` (here `cat`,
+    /// started as `mssclamp`, blocked on a FIFO named `bench`) must not keep that lab from `--cleanup`.
+    @Test(.enabled(if: Shell.has("setpriv"), "setpriv (util-linux) is not installed"))
+    func anImpostorOfAnotherUserKeepsNoLab() throws {
+        let directory = "/tmp/mssclamp-impostor-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o755)
+        #expect(mkfifo("\(directory)/bench", 0o644) == 0)
+        let impostor = try BackgroundProcess([
+            "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "bash", "-c",
+            "cd \(directory) && exec -a mssclamp cat bench",
+        ])
+        defer { _ = impostor.stop(signal: SIGKILL) }
+        let named = try eventually(timeout: 10) {
+            let command = (try? String(contentsOfFile: "/proc/\(impostor.pid)/cmdline", encoding: .utf8)) ?? ""
+            return command == "mssclamp\0bench\0"
+        }
+        #expect(named, "the impostor did not start")
+        let namespace = "msbench-\(impostor.pid)-router"
+        _ = try Shell.check(["ip", "netns", "add", namespace])
+        defer { _ = try? Shell.run(["ip", "netns", "del", namespace]) }
+        let cleanup = try Shell.run([BuiltProducts.mssclamp, "bench", "--cleanup"], timeout: 60)
+        #expect(cleanup.succeeded && cleanup.output.contains("removed namespace \(namespace)"), "\(cleanup)")
+        #expect(try Self.traces(of: impostor.pid).namespaces.isEmpty)
+    }
+
     @Test(.enabled(if: Shell.has("setpriv"), "setpriv (util-linux) is not installed"))
     func withoutRootItRefusesAndSaysWhy() throws {
         let directory = "/tmp/mssclamp-bench-\(UUID().uuidString)"

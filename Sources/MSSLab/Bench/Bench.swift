@@ -196,10 +196,14 @@ public enum Bench {
         return cleanup
     }
 
-    /// The PID in a name `msbench-PID-...`, if that process is a bench that still runs (not this one).
+    /// The PID in a name `msbench-PID-...`, if that process is a bench that still runs (not this one). A
+    /// bench runs as root: another user's process that took a killed bench's PID and calls itself
+    /// `mssclamp bench` cannot keep its lab from being cleaned up.
     static func runningOwner(of name: String) -> Int32? {
         let parts = name.split(separator: "-")
+        var owner = stat()
         guard parts.count >= 3, let pid = Int32(parts[1]), pid > 0, pid != getpid(),
+            stat("/proc/\(pid)", &owner) == 0, owner.st_uid == 0,
             let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
         else { return nil }
         let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }

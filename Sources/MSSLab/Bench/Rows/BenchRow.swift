@@ -45,6 +45,9 @@ public enum BenchRow: String, CaseIterable, Codable, Sendable {
     /// router's work has the other CPUs.
     var isFlood: Bool { self == .floodKernel || self == .floodRun || self == .floodRunNoDetect }
 
+    /// Whether the row's daemon runs with `--no-detect` (the black-hole watch off).
+    var withoutWatch: Bool { self == .runOneQueueNoDetect || self == .floodRunNoDetect }
+
     /// The row that differs from this one only by `--no-detect`, for the watch's cost.
     var withoutDetection: BenchRow? {
         switch self {

@@ -54,7 +54,7 @@ struct RouterSetup {
             if row == .runQueues { arguments += ["--queue", "0-\(queues - 1)"] }
             // The queue rows measure the queue itself: no shedding to the net (the flood row has it).
             if !row.isFlood { arguments += ["--queue-rate", "0"] }
-            if row == .runOneQueueNoDetect || row == .floodRunNoDetect { arguments.append("--no-detect") }
+            if row.withoutWatch { arguments.append("--no-detect") }
             let log = workDirectory + "/daemon-\(sequence).log"
             let daemon = try Self.start(Tool.inside(lab.router, arguments), log: log, awayFromGenerator: !row.isFlood)
             let installed = Installed(row: row, daemon: daemon, log: log)
