@@ -133,10 +133,8 @@ struct BenchCommandTests {
     /// started as `mssclamp`, blocked on a FIFO named `bench`) must not keep that lab from `--cleanup`.
     @Test(.enabled(if: Shell.has("setpriv"), "setpriv (util-linux) is not installed"))
     func anImpostorOfAnotherUserKeepsNoLab() throws {
-        let directory = "/tmp/mssclamp-impostor-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let directory = try ReadableDirectory.make(prefix: "mssclamp-impostor")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        chmod(directory, 0o755)
         #expect(mkfifo("\(directory)/bench", 0o644) == 0)
         let impostor = try BackgroundProcess([
             "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "bash", "-c",
@@ -158,10 +156,8 @@ struct BenchCommandTests {
 
     @Test(.enabled(if: Shell.has("setpriv"), "setpriv (util-linux) is not installed"))
     func withoutRootItRefusesAndSaysWhy() throws {
-        let directory = "/tmp/mssclamp-bench-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let directory = try ReadableDirectory.make(prefix: "mssclamp-bench")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        chmod(directory, 0o755)
         try BuiltProducts.copyMssclamp(to: "\(directory)/mssclamp")
         let run = try Shell.run(
             ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "\(directory)/mssclamp", "bench"])

@@ -27,10 +27,8 @@ struct OpenVPNPeerTests {
     @Test func eachClientIsALivePeer() throws {
         // The hook runs as nobody: it gets a copy of mssclamp it can execute, and a control socket in a
         // directory of the control group.
-        let directory = "/tmp/mssclamp-test-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let directory = try ReadableDirectory.make(prefix: "mssclamp-test")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        chmod(directory, 0o755)
         let binary = "\(directory)/mssclamp"
         try BuiltProducts.copyMssclamp(to: binary)
         let socket = "\(directory)/control/control.sock"
